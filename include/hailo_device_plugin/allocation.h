@@ -56,10 +56,16 @@ struct AdvertisedDevice {
   int replica = 0;
 };
 
+// Sharing policy per family; a family not listed is not shared.
+using SharingMap = std::map<Family, SharingPolicy>;
+
+// The policy for a device's family (replicas 1 when not shared).
+const SharingPolicy& SharingOf(const SharingMap& sharing, const Device& device);
+
 // The IDs a resource advertises for `devices`: one per device, or
-// `replicas` per device when shared ("<id>::0" ... "<id>::<n-1>").
+// `replicas` per device when its family is shared ("<id>::0" ...).
 std::vector<AdvertisedDevice> AdvertiseDevices(const std::vector<Device>& devices,
-                                               int replicas);
+                                               const SharingMap& sharing);
 
 // The ListAndWatch message for the advertised devices: health per ID, and
 // the NUMA node as topology when known.
@@ -69,8 +75,11 @@ v1beta1::ListAndWatchResponse BuildListAndWatchResponse(
 struct AllocateOptions {
   unsigned modes = kModeCdiCri;
   ResourceSpec resource;
-  SharingPolicy sharing;
+  SharingMap sharing;
 };
+
+// The CDI annotation key of a resource, "cdi.k8s.io/hailo-device-plugin_npu".
+std::string CdiAnnotationKey(const ResourceSpec& resource);
 
 // The answer for one container. Every requested ID must be advertised
 // (else INVALID_ARGUMENT naming it) and healthy (else FAILED_PRECONDITION

@@ -37,12 +37,10 @@ struct Config {
   std::string http_address = ":8080";
   std::string nfd_features_file;  // empty: off
   // Sharing per family; families not listed are not shared.
-  std::map<Family, SharingPolicy> sharing;
+  SharingMap sharing;
 
   // The resources this config advertises.
   std::vector<ResourceSpec> Resources() const;
-  // The sharing policy of a resource (replicas 1 when not shared).
-  SharingPolicy SharingFor(const ResourceSpec& resource) const;
 };
 
 // Where each effective value came from, by key ("flag", "env", "file",

@@ -1,10 +1,9 @@
 // DeviceMonitor: the thread that keeps the DeviceRegistry current.
 //
 // It scans at start, every rescan interval, and at once (after a short
-// debounce) when inotify reports a change in the dev root. When the device
-// list changed it first runs every pre-publish hook (the CDI spec writer,
-// the node-feature file) and only then publishes, so no RPC ever names a
-// device that the CDI spec lacks.
+// debounce) when inotify reports a change in the dev root. After each scan
+// it first runs every hook (the CDI spec writer, the node-feature file) and
+// only then publishes, so no RPC ever names a device that the CDI spec lacks.
 //
 // The thread lives between Start() and Stop(); Stop() is idempotent and the
 // destructor calls it. RunOnce() performs one scan synchronously (tests).
@@ -13,7 +12,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -27,7 +25,7 @@ namespace hailo_dp {
 
 class DeviceMonitor {
  public:
-  // Called with the new device list before it is published.
+  // Called with every scan's device list before it is published.
   using Hook = std::function<void(const std::vector<Device>&)>;
 
   struct Options {
@@ -57,27 +55,28 @@ class DeviceMonitor {
 
  private:
   void Loop();
-  void WatchLoop();
+  // Waits for a dev-root event, a requested scan, Stop() or the timeout.
+  // Returns false when stopping.
+  bool WaitForTrigger(std::chrono::milliseconds timeout);
   void LogWarningsIfChanged(const std::vector<std::string>& warnings);
 
   DeviceSource* const source_;
   DeviceRegistry* const registry_;
   const Options options_;
   std::vector<Hook> hooks_;
+  // Used only by the scanning thread (or RunOnce's caller).
   std::vector<std::string> last_warnings_;
   std::atomic<uint64_t> scans_{0};
   std::atomic<int64_t> last_scan_ns_{0};
+  std::atomic<bool> stop_{false};
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  // Guarded by mu_.
-  bool stop_ = false;
-  bool scan_requested_ = false;
-  // Guarded by mu_ (Start/Stop only).
+  // Start/Stop are serialised by start_mu_.
+  std::mutex start_mu_;
   std::thread thread_;
-  std::thread watch_thread_;
+  // inotify on the dev root, owned by the thread between Start and Stop.
   int inotify_fd_ = -1;
-  int wake_fd_ = -1;
+  // Wakes the thread (Stop, RequestScan); lives as long as the object.
+  const int wake_fd_;
 };
 
 }  // namespace hailo_dp

@@ -1,0 +1,52 @@
+#include "hailo_device_plugin/cdi_writer.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "hailo_device_plugin/atomic_file.h"
+#include "hailo_device_plugin/cdi_spec.h"
+#include "hailo_device_plugin/strings.h"
+#include "spdlog/spdlog.h"
+
+namespace hailo_dp {
+
+std::vector<std::string> ExistingClassDirs(const std::string& sys_root) {
+  std::vector<std::string> out;
+  for (const char* name : {"hailo_chardev", "hailo1x"}) {
+    struct stat st {};
+    if (stat((sys_root + "/class/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      out.emplace_back(name);
+    }
+  }
+  return out;
+}
+
+CdiWriter::CdiWriter(std::string cdi_dir, std::string sys_root, ResourceSpec resource)
+    : cdi_dir_(std::move(cdi_dir)),
+      sys_root_(std::move(sys_root)),
+      resource_(std::move(resource)),
+      path_(cdi_dir_ + "/" + resource_.CdiSpecFileName()) {}
+
+absl::Status CdiWriter::Update(const std::vector<Device>& devices) {
+  CdiSpecOptions options{resource_.CdiKind(), ExistingClassDirs(sys_root_)};
+  std::string content = SerializeCdiSpec(BuildCdiSpec(resource_.Select(devices), options));
+  std::error_code ec;
+  std::filesystem::create_directories(cdi_dir_, ec);  // A failure shows in the write.
+  absl::StatusOr<WriteOutcome> outcome = WriteFileAtomically(path_, content, 0644);
+  if (!outcome.ok()) {
+    failures_.fetch_add(1);
+    if (!last_failed_) spdlog::error("CDI spec: {}", outcome.status().message());
+    last_failed_ = true;
+    return outcome.status();
+  }
+  if (last_failed_) spdlog::info("CDI spec: {} writable again", path_);
+  last_failed_ = false;
+  if (*outcome == WriteOutcome::kWritten) {
+    writes_.fetch_add(1);
+    spdlog::info("CDI spec: wrote {}", path_);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hailo_dp
