@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -103,11 +104,13 @@ void Supervisor::Step(size_t i) {
     status = endpoint.Serve();
     if (status.ok()) spdlog::info("{}: serving on {}", resource, endpoint.socket_path());
   }
+  auto kubelet_socket = KubeletSocketIdentity();
   if (status.ok() && !state.registered) status = endpoint.Register();
   if (status.ok()) {
     if (!state.registered) {
       state = State{};
       state.registered = true;
+      state.kubelet_socket = kubelet_socket;
       registered_[i].store(true);
       registrations_.fetch_add(1);
       spdlog::info("{}: registered with the kubelet", resource);
@@ -138,12 +141,25 @@ void Supervisor::HandleEvents() {
       }
       std::string name = event->len > 0 ? event->name : "";
       if (name == kKubeletSocketName && (event->mask & (IN_CREATE | IN_MOVED_TO))) {
-        spdlog::info("kubelet.sock created: the kubelet (re)started; registering again");
+        auto identity = KubeletSocketIdentity();
+        bool any = false;
+        for (size_t i = 0; i < endpoints_.size(); ++i) {
+          if (states_[i].registered && states_[i].kubelet_socket == identity) continue;
+          Restart(i, /*reserve=*/false);
+          any = true;
+        }
+        if (any) spdlog::info("kubelet.sock created: the kubelet (re)started; registering again");
         if (observer_.on_kubelet_restart) observer_.on_kubelet_restart();
-        for (size_t i = 0; i < endpoints_.size(); ++i) Restart(i, /*reserve=*/false);
       }
     }
   }
+}
+
+std::pair<ino_t, int64_t> Supervisor::KubeletSocketIdentity() const {
+  struct stat st {};
+  std::string path = kubelet_dir_ + "/" + std::string(kKubeletSocketName);
+  if (stat(path.c_str(), &st) != 0) return {0, 0};
+  return {st.st_ino, static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
 }
 
 std::chrono::milliseconds Supervisor::NextTimeout() const {

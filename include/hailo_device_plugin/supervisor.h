@@ -9,6 +9,8 @@
 // are thread-safe.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -51,6 +53,9 @@ class Supervisor {
     std::chrono::steady_clock::time_point next_attempt{};
     std::chrono::milliseconds backoff{0};
     std::string last_error;
+    // Identity of the kubelet.sock we registered through, so that its
+    // creation event, seen after we already registered, does not count twice.
+    std::pair<ino_t, int64_t> kubelet_socket{0, 0};
   };
 
   void Loop();
@@ -59,6 +64,7 @@ class Supervisor {
   void WatchDirectory();
   std::chrono::milliseconds NextTimeout() const;
   void Restart(size_t i, bool reserve);
+  std::pair<ino_t, int64_t> KubeletSocketIdentity() const;
 
   const std::string kubelet_dir_;
   std::vector<std::unique_ptr<PluginEndpoint>> endpoints_;
