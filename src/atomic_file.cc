@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "hailo_device_plugin/strings.h"
@@ -66,7 +67,11 @@ absl::StatusOr<WriteOutcome> WriteFileAtomically(const std::string& path,
                                                  std::string_view content, mode_t mode) {
   if (AlreadyHolds(path, content, mode)) return WriteOutcome::kUnchanged;
   const std::string dir = DirName(path);
-  std::string tmp = path + ".tmp.XXXXXX";
+  std::error_code ignored;  // A directory that cannot be made fails below.
+  std::filesystem::create_directories(dir, ignored);
+  // A hidden name: readers of the directory (CDI registries, NFD's local
+  // feature source) skip dot files, so they never see a half-written one.
+  std::string tmp = dir + "/." + path.substr(path.rfind('/') + 1) + ".tmp.XXXXXX";
   int fd = mkstemp(tmp.data());
   if (fd < 0) {
     return ErrnoError(path, Cat("cannot create a temporary file in ", dir), errno);

@@ -2,7 +2,6 @@
 
 #include <sys/stat.h>
 
-#include <filesystem>
 
 #include "hailo_device_plugin/atomic_file.h"
 #include "hailo_device_plugin/cdi_spec.h"
@@ -31,8 +30,6 @@ CdiWriter::CdiWriter(std::string cdi_dir, std::string sys_root, ResourceSpec res
 absl::Status CdiWriter::Update(const std::vector<Device>& devices) {
   CdiSpecOptions options{resource_.CdiKind(), ExistingClassDirs(sys_root_)};
   std::string content = SerializeCdiSpec(BuildCdiSpec(resource_.Select(devices), options));
-  std::error_code ec;
-  std::filesystem::create_directories(cdi_dir_, ec);  // A failure shows in the write.
   absl::StatusOr<WriteOutcome> outcome = WriteFileAtomically(path_, content, 0644);
   if (!outcome.ok()) {
     failures_.fetch_add(1);

@@ -43,7 +43,9 @@ DeviceMonitor::~DeviceMonitor() {
 void DeviceMonitor::AddHook(Hook hook) { hooks_.push_back(std::move(hook)); }
 
 bool DeviceMonitor::RunOnce() {
+  auto started = std::chrono::steady_clock::now();
   ScanResult result = source_->Scan();
+  if (scan_observer_) scan_observer_(std::chrono::steady_clock::now() - started, result.devices);
   LogWarningsIfChanged(result.warnings);
   // Hooks run on every scan (they skip unchanged output themselves), so a
   // spec deleted behind our back or a write that failed is retried.

@@ -148,8 +148,14 @@ void Supervisor::HandleEvents() {
           Restart(i, /*reserve=*/false);
           any = true;
         }
-        if (any) spdlog::info("kubelet.sock created: the kubelet (re)started; registering again");
-        if (observer_.on_kubelet_restart) observer_.on_kubelet_restart();
+        if (!any) continue;
+        // The first kubelet.sock we see is a start, not a restart.
+        if (registrations_.load() > 0) {
+          spdlog::info("kubelet.sock created: the kubelet restarted; registering again");
+          if (observer_.on_kubelet_restart) observer_.on_kubelet_restart();
+        } else {
+          spdlog::info("kubelet.sock created: the kubelet is up; registering");
+        }
       }
     }
   }

@@ -1,6 +1,7 @@
 // Atomic replacement of small files (CDI specs, feature files).
 //
-// The content goes to a temporary file in the target's directory, is fsynced
+// The content goes to a hidden temporary file in the target's directory
+// (".<name>.tmp.XXXXXX"), is fsynced
 // and renamed over the target, and the directory is fsynced; readers see the
 // old file or the new one, never a mix. Thread-safe for distinct paths.
 #pragma once
@@ -17,7 +18,7 @@ namespace hailo_dp {
 enum class WriteOutcome { kWritten, kUnchanged };
 
 // Writes `content` to `path` with `mode` unless the file already holds
-// exactly that content with that mode. On failure the previous file is left
+// exactly that content with that mode. Creates missing parent directories. On failure the previous file is left
 // as it was, no temporary file remains, and the error names the path and the
 // cause.
 absl::StatusOr<WriteOutcome> WriteFileAtomically(const std::string& path,

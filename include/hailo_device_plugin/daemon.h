@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "hailo_device_plugin/config.h"
@@ -35,6 +36,13 @@ class Daemon {
   DeviceMonitor& monitor();
   // True once every resource is registered with the kubelet.
   bool Registered() const;
+  // What /healthz and /readyz answer: OK, or the reason.
+  absl::Status Healthy() const;
+  absl::Status Ready() const;
+  // What /metrics serves.
+  std::string MetricsText() const;
+  // The HTTP port actually bound (for --http-address with port 0); 0 if off.
+  int http_port() const;
 
  private:
   class Impl;

@@ -41,6 +41,10 @@ class DeviceMonitor {
 
   // Hooks run in the order added. Add them before Start().
   void AddHook(Hook hook);
+  // Told the duration and result of every scan (metrics). Before Start().
+  using ScanObserver =
+      std::function<void(std::chrono::nanoseconds, const std::vector<Device>&)>;
+  void SetScanObserver(ScanObserver observer) { scan_observer_ = std::move(observer); }
 
   void Start();
   void Stop();
@@ -64,6 +68,7 @@ class DeviceMonitor {
   DeviceRegistry* const registry_;
   const Options options_;
   std::vector<Hook> hooks_;
+  ScanObserver scan_observer_;
   // Used only by the scanning thread (or RunOnce's caller).
   std::vector<std::string> last_warnings_;
   std::atomic<uint64_t> scans_{0};
