@@ -14,7 +14,8 @@ image_pkgs=(buildah podman debootstrap runc)
 wanted=()
 for group in "$@"; do
   case "$group" in
-    build | demo) wanted+=("${build_pkgs[@]}") ;;
+    build) wanted+=("${build_pkgs[@]}") ;;
+    demo) wanted+=("${build_pkgs[@]}" python3) ;;
     test) wanted+=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
     fuzz) wanted+=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
     image) wanted+=("${image_pkgs[@]}") ;;
