@@ -5,6 +5,7 @@
 
 #include "hailo_device_plugin/commands.h"
 #include "hailo_device_plugin/config_loader.h"
+#include "hailo_device_plugin/resource.h"
 
 namespace {
 
@@ -58,7 +59,11 @@ int main(int argc, char** argv) {
   generate->add_option("--output", cdi_output, "file to write, or - for stdout")
       ->capture_default_str();
   generate->add_option("--resource-name", kind, "CDI kind (the resource name)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        absl::Status s = hailo_dp::ValidateResourceName(v);
+        return s.ok() ? std::string() : std::string(s.message());
+      });
 
   auto* config = app.add_subcommand("config", "config commands")->require_subcommand(1);
   auto* print = config->add_subcommand("print", "show the effective config and its sources");
