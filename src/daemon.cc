@@ -37,6 +37,12 @@ class Daemon::Impl {
   }
 
   absl::Status Reload(Config config) {
+    if (OnlyLoggingDiffers(config)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      config_ = std::move(config);  // The caller has applied the log level.
+      spdlog::info("reload: nothing to restart");
+      return absl::OkStatus();
+    }
     bool http_changed = config.http_address != HttpAddress();
     if (http_changed) StopHttp();
     std::lock_guard<std::mutex> lock(mu_);
@@ -86,6 +92,13 @@ class Daemon::Impl {
   }
 
  private:
+  bool OnlyLoggingDiffers(Config config) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    config.log_level = config_.log_level;
+    config.log_format = config_.log_format;
+    return config == config_;
+  }
+
   std::string HttpAddress() const {
     std::lock_guard<std::mutex> lock(mu_);
     return config_.http_address;

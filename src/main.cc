@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", HDP_VERSION);
   FlagValues serve_flags;
   AddSettingFlags(&app, &serve_flags);
+  bool print_config = false;
+  app.add_flag("--print-config", print_config,
+               "print the effective config and its sources, then exit");
   auto* serve = app.add_subcommand("serve", "run the daemon (the default)");
   AddSettingFlags(serve, &serve_flags);
 
@@ -90,5 +93,6 @@ int main(int argc, char** argv) {
   if (*discover) return hailo_dp::RunDiscover(roots, output);
   if (*generate) return hailo_dp::RunCdiGenerate(roots, kind, cdi_output);
   if (*print) return hailo_dp::RunConfigPrint(print_flags);
+  if (print_config) return hailo_dp::RunConfigPrint(serve_flags);
   return hailo_dp::RunServe(serve_flags);
 }

@@ -44,6 +44,8 @@ struct SharingPolicy {
   std::string service_socket = "/tmp/hailort_uds.sock";
   // Refuse a request for more than one replica of one resource.
   bool fail_requests_greater_than_one = false;
+
+  bool operator==(const SharingPolicy&) const = default;
 };
 
 // The separator between a device ID and its replica index: "<id>::<k>".

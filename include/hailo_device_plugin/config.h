@@ -39,6 +39,8 @@ struct Config {
   // Sharing per family; families not listed are not shared.
   SharingMap sharing;
 
+  bool operator==(const Config&) const = default;
+
   // The resources this config advertises.
   std::vector<ResourceSpec> Resources() const;
 };
