@@ -1,8 +1,12 @@
 // GetPreferredAllocation's choice: NUMA-local first, fewest NUMA nodes,
 // distinct physical devices before replicas, deterministic.
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
+#include <tuple>
 
 #include "hailo_device_plugin/strings.h"
 #include "hailo_device_plugin/allocation.h"
@@ -27,20 +31,37 @@ Candidate Describe(const std::string& id,
   return {id, d.id, it->second->replica, d.numa_node.value_or(kNoNuma)};
 }
 
+// Keeps error messages bounded when a client sends absurd IDs.
+std::string Quote(std::string_view id) {
+  constexpr size_t kMax = 80;
+  if (id.size() <= kMax) return Cat("'", id, "'");
+  return Cat("'", id.substr(0, kMax), "...' (", id.size(), " bytes)");
+}
+
+// The first ID listed twice, or nullopt.
+std::optional<std::string> Duplicate(const std::vector<std::string>& ids) {
+  std::set<std::string_view> seen;
+  for (const std::string& id : ids) {
+    if (!seen.insert(id).second) return id;
+  }
+  return std::nullopt;
+}
+
 absl::Status CheckRequest(const std::vector<std::string>& available,
                           const std::vector<std::string>& must_include, int size) {
-  std::set<std::string> avail(available.begin(), available.end());
-  if (avail.size() != available.size()) {
-    return absl::InvalidArgumentError("available_deviceIDs lists an ID twice");
+  if (auto dup = Duplicate(available)) {
+    return absl::InvalidArgumentError(
+        Cat("available_deviceIDs lists ", Quote(*dup), " twice"));
   }
-  std::set<std::string> must(must_include.begin(), must_include.end());
-  if (must.size() != must_include.size()) {
-    return absl::InvalidArgumentError("must_include_deviceIDs lists an ID twice");
+  if (auto dup = Duplicate(must_include)) {
+    return absl::InvalidArgumentError(
+        Cat("must_include_deviceIDs lists ", Quote(*dup), " twice"));
   }
+  std::set<std::string_view> avail(available.begin(), available.end());
   for (const std::string& id : must_include) {
     if (!avail.count(id)) {
       return absl::InvalidArgumentError(
-          Cat("must-include device '", id, "' is not among the available ones"));
+          Cat("must-include device ", Quote(id), " is not among the available ones"));
     }
   }
   if (size <= 0 || static_cast<size_t>(size) < must_include.size() ||
@@ -52,24 +73,31 @@ absl::Status CheckRequest(const std::vector<std::string>& available,
   return absl::OkStatus();
 }
 
-// Picks the next NUMA node: the smallest one that fits what is left, else the
-// largest, ties to the lower node number (no NUMA last).
-int NextNode(const std::map<int, std::vector<Candidate>>& free, size_t remaining) {
-  auto rank = [](int node) { return node == kNoNuma ? INT32_MAX : node; };
+// Picks the next NUMA node: among those that fit what is left, one whose
+// unused physical devices suffice (so replicas are not doubled up needlessly),
+// then the smallest; when none fits, the largest. Ties go to the lower node
+// number (no NUMA last).
+int NextNode(const std::map<int, std::vector<Candidate>>& free, size_t remaining,
+             const std::map<std::string, int>& physical_use) {
+  using Key = std::tuple<int, int, int64_t, int>;
+  auto key = [&](int node, const std::vector<Candidate>& list) -> Key {
+    std::set<std::string_view> unused;
+    for (const Candidate& c : list) {
+      auto it = physical_use.find(c.physical_id);
+      if (it == physical_use.end() || it->second == 0) unused.insert(c.physical_id);
+    }
+    const bool fits = list.size() >= remaining;
+    const bool distinct = unused.size() >= remaining;
+    const int64_t size = static_cast<int64_t>(list.size());
+    return std::tuple(fits ? 0 : 1, fits && !distinct ? 1 : 0, fits ? size : -size,
+                      node == kNoNuma ? INT32_MAX : node);
+  };
   int best = kNoNuma;
-  bool best_fits = false;
-  size_t best_size = 0;
-  bool first = true;
+  std::optional<Key> best_key;
   for (const auto& [node, list] : free) {
     if (list.empty()) continue;
-    bool fits = list.size() >= remaining;
-    bool better = first || (fits && !best_fits) ||
-                  (fits == best_fits &&
-                   (fits ? list.size() < best_size : list.size() > best_size)) ||
-                  (fits == best_fits && list.size() == best_size && rank(node) < rank(best));
-    if (better) {
-      best = node, best_fits = fits, best_size = list.size(), first = false;
-    }
+    auto k = key(node, list);
+    if (!best_key || k < *best_key) best = node, best_key = k;
   }
   return best;
 }
@@ -98,17 +126,21 @@ absl::StatusOr<std::vector<std::string>> ChoosePreferredAllocation(
   std::map<std::string_view, const AdvertisedDevice*> index;
   for (const AdvertisedDevice& a : advertised) index.emplace(a.id, &a);
 
-  std::vector<std::string> chosen(must_include.begin(), must_include.end());
+  // Sorted, so that the answer does not depend on the order of the request.
+  std::set<std::string> must(must_include.begin(), must_include.end());
+  std::vector<std::string> chosen(must.begin(), must.end());
   std::map<std::string, int> physical_use;
-  std::vector<int> must_nodes;
-  for (const std::string& id : must_include) {
+  std::set<int> must_node_set;
+  for (const std::string& id : must) {
     Candidate c = Describe(id, index);
     physical_use[c.physical_id]++;
-    if (std::find(must_nodes.begin(), must_nodes.end(), c.numa) == must_nodes.end()) {
-      must_nodes.push_back(c.numa);
-    }
+    must_node_set.insert(c.numa);
   }
-  std::set<std::string> must(must_include.begin(), must_include.end());
+  // Lower node numbers first, no NUMA last.
+  std::vector<int> must_nodes(must_node_set.begin(), must_node_set.end());
+  if (!must_nodes.empty() && must_nodes.front() == kNoNuma) {
+    std::rotate(must_nodes.begin(), must_nodes.begin() + 1, must_nodes.end());
+  }
   std::map<int, std::vector<Candidate>> free;
   for (const std::string& id : available) {
     if (!must.count(id)) {
@@ -122,7 +154,7 @@ absl::StatusOr<std::vector<std::string>> ChoosePreferredAllocation(
     remaining = static_cast<size_t>(size) - chosen.size();
   }
   while (remaining > 0) {
-    std::vector<Candidate>& list = free[NextNode(free, remaining)];
+    std::vector<Candidate>& list = free[NextNode(free, remaining, physical_use)];
     if (list.empty()) break;  // Unreachable: CheckRequest ensured enough.
     TakeFrom(list, remaining, physical_use, chosen);
     remaining = static_cast<size_t>(size) - chosen.size();

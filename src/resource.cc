@@ -77,12 +77,18 @@ absl::Status ValidateResourceName(std::string_view name) {
   }
   std::string_view domain = name.substr(0, slash);
   std::string_view part = name.substr(slash + 1);
-  if (!IsDnsSubdomain(domain)) {
+  // The kubelet checks "requests.<name>" as a qualified name, whose prefix
+  // is a DNS subdomain of at most 253 characters.
+  constexpr size_t kMaxDomain = 253 - std::string_view("requests.").size();
+  if (!IsDnsSubdomain(domain) || domain.size() > kMaxDomain) {
     return absl::InvalidArgumentError(Cat(
-        "resource name '", name, "': '", domain, "' is not a lower-case DNS domain"));
+        "resource name '", name, "': '", domain,
+        "' is not a lower-case DNS domain of at most ", kMaxDomain, " characters"));
   }
-  if (domain == "kubernetes.io" || EndsWith(domain, ".kubernetes.io") ||
-      domain == "k8s.io" || EndsWith(domain, ".k8s.io")) {
+  // The kubelet refuses every name that contains "kubernetes.io/", so any
+  // domain ending in "kubernetes.io" (even "xkubernetes.io") is reserved.
+  if (EndsWith(domain, "kubernetes.io") || domain == "k8s.io" ||
+      EndsWith(domain, ".k8s.io")) {
     return absl::InvalidArgumentError(Cat(
         "resource name '", name, "': the domain '", domain, "' is reserved for Kubernetes"));
   }
