@@ -295,7 +295,7 @@ std::string JudgeHealth(const HostRoots& roots, const HailoFunction& function,
   if (!device.driver.has_value()) reasons.push_back(kNoDriverReason);
   if (entry == nullptr) {
     reasons.push_back("no class device: no entry in " + roots.sys_root +
-                      "/class/{hailo_chardev,hailo1x} names " + function.address);
+                      "/class/hailo_chardev or hailo1x is for " + function.address);
   } else if (!entry->dev.ok()) {
     reasons.push_back(Unreadable(entry->dev.status(), w));
   } else {
