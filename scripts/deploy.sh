@@ -60,9 +60,9 @@ refuse_old_plugin() {
     -o jsonpath='{.metadata.name}/{.metadata.labels.app\.kubernetes\.io/name}')
   if [ "$label" = "$NAME/" ]; then
     log "kube-system/$NAME exists without our labels: the earlier Go plugin?"
-    log "replace it (not merge): kubectl replace -f deploy/hailo-device-plugin.yaml,"
-    log "or: make undeploy && make deploy. Then remove /etc/cdi/hailo.json on each"
-    log "node (docs/deploying.md, 'Upgrading')."
+    log "Merging into it would keep its privileges. Delete it first, then deploy:"
+    log "  $KUBECTL -n $NAMESPACE delete daemonset $NAME && make deploy"
+    log "and remove /etc/cdi/hailo.json on each node (docs/deploying.md, 'Upgrading')."
     exit 1
   fi
 }

@@ -90,7 +90,9 @@ build_image() {
     "$ROOT/CMakeLists.txt")
   log "buildah bud docker/Dockerfile (RUN_TESTS=$RUN_TESTS; the first build takes minutes)"
   local start=$SECONDS
-  buildah "${STORE[@]}" bud --isolation chroot --pull=never --layers \
+  # CAP_MKNOD as in docker build (buildah drops it): the unit tests make
+  # fake device nodes.
+  buildah "${STORE[@]}" bud --isolation chroot --pull=never --layers --cap-add CAP_MKNOD \
     --build-arg "RUN_TESTS=$RUN_TESTS" --build-arg "VERSION=${version:-dev}" \
     -f "$ROOT/docker/Dockerfile" -t "$IMAGE" "$ROOT" >"$WORK/build.log" 2>&1 ||
     { tail -40 "$WORK/build.log" >&2; die "image build failed (log: $WORK/build.log)"; }
@@ -98,9 +100,11 @@ build_image() {
 }
 
 build_kubelet_sim() {
-  [ -f "$ROOT/$BUILD_DIR/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$ROOT/$BUILD_DIR" >/dev/null
-  cmake --build "$ROOT/$BUILD_DIR" -j "$(nproc)" --target kubelet-sim >/dev/null
-  KUBELET_SIM=$ROOT/$BUILD_DIR/kubelet-sim
+  local dir=$BUILD_DIR
+  case "$dir" in /*) ;; *) dir=$ROOT/$dir ;; esac
+  [ -f "$dir/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$dir" >/dev/null
+  cmake --build "$dir" -j "$(nproc)" --target kubelet-sim >/dev/null
+  KUBELET_SIM=$dir/kubelet-sim
 }
 
 # --- Checks --------------------------------------------------------------
@@ -180,6 +184,10 @@ check_http_and_cdi() {
   grep -q '"kind": *"hailo.ai/npu"' "$spec" || die "CDI spec kind is not hailo.ai/npu"
   grep -q '"/dev/hailo1"' "$spec" || die "CDI spec lacks the host path /dev/hailo1"
   if grep -q '/host/' "$spec"; then die "CDI spec names container paths (/host/...)"; fi
+  local name
+  for name in 0000-01-00.0 0000-02-00.0 hailo0 hailo1 all; do
+    grep -q "\"name\": *\"$name\"" "$spec" || die "CDI spec lacks the device name $name"
+  done
   log "healthz, readyz and metrics served; CDI spec has host paths"
 }
 
