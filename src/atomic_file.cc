@@ -74,7 +74,9 @@ absl::StatusOr<WriteOutcome> WriteFileAtomically(const std::string& path,
   std::string tmp = dir + "/." + path.substr(path.rfind('/') + 1) + ".tmp.XXXXXX";
   int fd = mkstemp(tmp.data());
   if (fd < 0) {
-    return ErrnoError(path, Cat("cannot create a temporary file in ", dir), errno);
+    // Saved first: building the message allocates, which may change errno.
+    const int err = errno;
+    return ErrnoError(path, Cat("cannot create a temporary file in ", dir), err);
   }
   absl::Status status = FillTemp(fd, tmp, content, mode);
   if (close(fd) != 0 && status.ok()) status = ErrnoError(tmp, "close", errno);
