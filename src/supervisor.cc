@@ -19,6 +19,8 @@ constexpr std::chrono::milliseconds kFirstBackoff{20};
 constexpr std::chrono::milliseconds kMaxBackoff{5000};
 // Re-checks sockets even without inotify events (e.g. the watch failed).
 constexpr std::chrono::milliseconds kIdleCheck{5000};
+// ... and more often while the kubelet directory cannot be watched.
+constexpr std::chrono::milliseconds kUnwatchedCheck{500};
 
 }  // namespace
 
@@ -79,11 +81,12 @@ bool Supervisor::AllStreaming() const {
                      [](const auto& e) { return e->open_streams() > 0; });
 }
 
-void Supervisor::WatchDirectory() {
-  if (watch_ >= 0 || inotify_fd_ < 0) return;
+bool Supervisor::WatchDirectory() {
+  if (watch_ >= 0 || inotify_fd_ < 0) return false;
   watch_ = inotify_add_watch(inotify_fd_, kubelet_dir_.c_str(),
                              IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM |
                                  IN_DELETE_SELF | IN_MOVE_SELF);
+  return watch_ >= 0;
 }
 
 void Supervisor::Restart(size_t i, bool reserve) {
@@ -111,6 +114,7 @@ void Supervisor::Step(size_t i) {
       state = State{};
       state.registered = true;
       state.kubelet_socket = kubelet_socket;
+      NoteKubelet(kubelet_socket);
       registered_[i].store(true);
       registrations_.fetch_add(1);
       spdlog::info("{}: registered with the kubelet", resource);
@@ -148,17 +152,20 @@ void Supervisor::HandleEvents() {
           Restart(i, /*reserve=*/false);
           any = true;
         }
-        if (!any) continue;
-        // The first kubelet.sock we see is a start, not a restart.
-        if (registrations_.load() > 0) {
-          spdlog::info("kubelet.sock created: the kubelet restarted; registering again");
-          if (observer_.on_kubelet_restart) observer_.on_kubelet_restart();
-        } else {
-          spdlog::info("kubelet.sock created: the kubelet is up; registering");
-        }
+        if (any) spdlog::info("kubelet.sock created: registering with the new kubelet");
       }
     }
   }
+}
+
+void Supervisor::NoteKubelet(std::pair<ino_t, int64_t> identity) {
+  if (identity == last_kubelet_ || identity.first == 0) return;
+  // Registered through another kubelet.sock than before: the kubelet restarted.
+  if (last_kubelet_.first != 0) {
+    spdlog::info("the kubelet restarted; registered with the new one");
+    if (observer_.on_kubelet_restart) observer_.on_kubelet_restart();
+  }
+  last_kubelet_ = identity;
 }
 
 std::pair<ino_t, int64_t> Supervisor::KubeletSocketIdentity() const {
@@ -183,10 +190,13 @@ std::chrono::milliseconds Supervisor::NextTimeout() const {
 
 void Supervisor::Loop() {
   while (!stop_.load()) {
-    WatchDirectory();
     for (size_t i = 0; i < endpoints_.size() && !stop_.load(); ++i) Step(i);
+    // A watch that starts now may have missed a change: check once more.
+    if (WatchDirectory()) continue;
+    auto timeout = NextTimeout();
+    if (watch_ < 0) timeout = std::min(timeout, kUnwatchedCheck);
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
-    int n = poll(fds, inotify_fd_ >= 0 ? 2 : 1, static_cast<int>(NextTimeout().count()));
+    int n = poll(fds, inotify_fd_ >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
     if (stop_.load()) break;
     if (n > 0 && (fds[1].revents & POLLIN)) HandleEvents();
   }

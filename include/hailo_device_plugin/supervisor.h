@@ -61,16 +61,21 @@ class Supervisor {
   void Loop();
   void Step(size_t i);
   void HandleEvents();
-  void WatchDirectory();
+  // Starts watching the kubelet directory; true when the watch is new.
+  bool WatchDirectory();
   std::chrono::milliseconds NextTimeout() const;
   void Restart(size_t i, bool reserve);
   std::pair<ino_t, int64_t> KubeletSocketIdentity() const;
+  // Counts a kubelet restart the first time we register through a new
+  // kubelet.sock.
+  void NoteKubelet(std::pair<ino_t, int64_t> identity);
 
   const std::string kubelet_dir_;
   std::vector<std::unique_ptr<PluginEndpoint>> endpoints_;
   const SupervisorObserver observer_;
   // Used by the thread only.
   std::vector<State> states_;
+  std::pair<ino_t, int64_t> last_kubelet_{0, 0};
   int inotify_fd_ = -1;
   int watch_ = -1;
   const int wake_fd_;
