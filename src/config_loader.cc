@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <set>
 
@@ -41,6 +43,30 @@ Setting NonEmptySetting(SettingInfo info, std::string Config::*member) {
   return s;
 }
 
+// The resource name is also the CDI kind, "<vendor>/<class>". CDI up to
+// v0.5 (Debian 12's podman) wants a vendor that starts with a letter and a
+// class of letters, digits, '-' and '_' that starts with a letter; a name
+// it refuses would only fail later, at container creation.
+absl::Status CheckCdiKind(const std::string& name) {
+  const std::string vendor = name.substr(0, name.find('/'));
+  const std::string cls = name.substr(name.find('/') + 1);
+  auto letter = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; };
+  auto class_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+  };
+  if (vendor.empty() || !letter(vendor.front())) {
+    return absl::InvalidArgumentError(Cat("resource name '", name, "': the CDI vendor '", vendor,
+                                          "' must start with a letter"));
+  }
+  if (cls.empty() || !letter(cls.front()) ||
+      !std::all_of(cls.begin(), cls.end(), class_char)) {
+    return absl::InvalidArgumentError(
+        Cat("resource name '", name, "': the CDI class '", cls,
+            "' must start with a letter and hold only letters, digits, '-' and '_'"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status OneOf(const std::string& v, const std::set<std::string>& allowed) {
   if (allowed.count(v)) return absl::OkStatus();
   return absl::InvalidArgumentError(
@@ -61,6 +87,7 @@ std::vector<Setting> BuildSettings() {
   s.push_back({{"resourceName", "resource-name", "", "extended resource to advertise", ""},
                [](Config& c, const std::string& v) {
                  if (absl::Status st = ValidateResourceName(v); !st.ok()) return st;
+                 if (absl::Status st = CheckCdiKind(v); !st.ok()) return st;
                  c.resource_name = v;
                  return absl::OkStatus();
                },

@@ -66,7 +66,9 @@ absl::Status ParseSharing(const YAML::Node& node, SharingMap* out) {
       return absl::InvalidArgumentError(
           Cat("unknown family '", name, "' (hailo8, hailo10h, hailo15l, hailo12l)"));
     }
-    if (!entry.second.IsMap()) return Error(name, "", "expected a map");
+    if (!entry.second.IsMap()) {
+      return absl::InvalidArgumentError(Cat(name, ": expected a map, e.g. {replicas: 2}"));
+    }
     SharingPolicy policy;
     for (const auto& field : entry.second) {
       absl::Status s = ParseField(name, field.first.as<std::string>(""), field.second, &policy);
@@ -79,21 +81,24 @@ absl::Status ParseSharing(const YAML::Node& node, SharingMap* out) {
 }
 
 std::string RenderSharing(const SharingMap& sharing) {
-  if (sharing.empty()) return "sharing: {}";
-  std::string out = "sharing: {";
-  bool first = true;
+  // The emitter quotes what a flow map cannot hold plainly (", " or "}" in a
+  // socket path), so the line reads back as the same config.
+  YAML::Emitter out;
+  out << YAML::Flow << YAML::BeginMap;
   for (const auto& [family, policy] : sharing) {
-    out += Cat(first ? "" : ", ", FamilyName(family), ": {replicas: ",
-                    policy.replicas, ", flavour: ",
-                    policy.flavour == SharingFlavour::kDirect ? "direct" : "service");
+    out << YAML::Key << std::string(FamilyName(family)) << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "replicas" << YAML::Value << policy.replicas;
+    out << YAML::Key << "flavour" << YAML::Value
+        << (policy.flavour == SharingFlavour::kDirect ? "direct" : "service");
     if (policy.flavour == SharingFlavour::kService) {
-      out += Cat(", serviceSocket: ", policy.service_socket);
+      out << YAML::Key << "serviceSocket" << YAML::Value << policy.service_socket;
     }
-    out += Cat(", failRequestsGreaterThanOne: ",
-                    policy.fail_requests_greater_than_one ? "true" : "false", "}");
-    first = false;
+    out << YAML::Key << "failRequestsGreaterThanOne" << YAML::Value
+        << (policy.fail_requests_greater_than_one ? "true" : "false");
+    out << YAML::EndMap;
   }
-  return out + "}";
+  out << YAML::EndMap;
+  return Cat("sharing: ", out.c_str());
 }
 
 }  // namespace hailo_dp
