@@ -1,8 +1,10 @@
 #include "hailo_device_plugin/commands.h"
 
-#include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
+
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +13,7 @@
 #include "hailo_device_plugin/cdi_spec.h"
 #include "hailo_device_plugin/cdi_writer.h"
 #include "hailo_device_plugin/config_loader.h"
+#include "hailo_device_plugin/resource.h"
 
 namespace hailo_dp {
 namespace {
@@ -28,11 +31,26 @@ ScanResult ScanAndWarn(const HostRoots& roots) {
 
 std::string Cell(const std::optional<std::string>& v) { return v.value_or("-"); }
 
+std::vector<Device> SortedById(std::vector<Device> devices) {
+  std::sort(devices.begin(), devices.end(),
+            [](const Device& a, const Device& b) { return a.id < b.id; });
+  return devices;
+}
+
+// One table row; the reason goes last and unpadded, so a long one is never cut.
+std::string Row(const std::string& id, const std::string& address, const std::string& node,
+                const std::string& family, const std::string& driver,
+                const std::string& version, const std::string& numa,
+                const std::string& health, const std::string& reason) {
+  return fmt::format("{:<14} {:<14} {:<12} {:<9} {:<12} {:<9} {:<5} {:<9} {}\n", id, address,
+                     node, family, driver, version, numa, health, reason);
+}
+
 }  // namespace
 
 std::string DevicesToJson(const std::vector<Device>& devices) {
   nlohmann::json out = nlohmann::json::array();
-  for (const Device& d : devices) {
+  for (const Device& d : SortedById(devices)) {
     out.push_back({{"id", d.id},
                    {"pci_address", d.pci_address},
                    {"device_node", d.HasNode() ? nlohmann::json(d.HostNodePath()) : nullptr},
@@ -52,21 +70,13 @@ std::string DevicesToTable(const std::vector<Device>& devices, const HostRoots& 
                         roots.sys_root, "/bus/pci/devices and for nodes in ", roots.dev_root,
                         ").\n");
   }
-  std::string out;
-  char line[512];
-  std::snprintf(line, sizeof(line), "%-14s %-14s %-12s %-9s %-12s %-9s %-5s %-9s %s\n", "ID",
-                "PCI ADDRESS", "NODE", "FAMILY", "DRIVER", "VERSION", "NUMA", "HEALTH",
-                "REASON");
-  out += line;
-  for (const Device& d : devices) {
-    std::snprintf(line, sizeof(line), "%-14s %-14s %-12s %-9s %-12s %-9s %-5s %-9s %s\n",
-                  d.id.c_str(), d.pci_address.c_str(),
-                  d.HasNode() ? d.HostNodePath().c_str() : "-",
-                  std::string(FamilyName(d.family)).c_str(), Cell(d.driver).c_str(),
-                  Cell(d.driver_version).c_str(),
-                  d.numa_node ? std::to_string(*d.numa_node).c_str() : "-",
-                  d.healthy ? "Healthy" : "Unhealthy", d.reason.c_str());
-    out += line;
+  std::string out = Row("ID", "PCI ADDRESS", "NODE", "FAMILY", "DRIVER", "VERSION", "NUMA",
+                        "HEALTH", "REASON");
+  for (const Device& d : SortedById(devices)) {
+    out += Row(d.id, d.pci_address, d.HasNode() ? d.HostNodePath() : "-",
+               std::string(FamilyName(d.family)), Cell(d.driver), Cell(d.driver_version),
+               d.numa_node ? std::to_string(*d.numa_node) : "-",
+               std::string(d.healthy ? kHealthy : kUnhealthy), d.reason);
   }
   return out;
 }
@@ -80,6 +90,11 @@ int RunDiscover(const HostRoots& roots, const std::string& output) {
 
 int RunCdiGenerate(const HostRoots& roots, const std::string& resource_name,
                    const std::string& output) {
+  // The resource name is the CDI kind: a bad one makes a spec no runtime reads.
+  if (absl::Status valid = ValidateResourceName(resource_name); !valid.ok()) {
+    std::cerr << "hailo-device-plugin: --resource-name: " << valid.message() << "\n";
+    return 2;
+  }
   ScanResult result = ScanAndWarn(roots);
   CdiSpecOptions options{resource_name, ExistingClassDirs(roots.sys_root)};
   std::string spec = SerializeCdiSpec(BuildCdiSpec(result.devices, options));
