@@ -1,5 +1,7 @@
 #include "hailo_device_plugin/config_sharing.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include "hailo_device_plugin/strings.h"
@@ -51,6 +53,20 @@ absl::Status ParseField(std::string_view family, const std::string& key, const Y
     return absl::OkStatus();
   }
   return Error(family, key, "unknown key");
+}
+
+// A path as a YAML scalar that is safe inside a flow map: plain when it has
+// only path characters, else double-quoted (',', '}', ': ', ' #' would end or
+// break the map).
+std::string FlowScalar(const std::string& text) {
+  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '.' || c == '_' ||
+           c == '-';
+  });
+  if (plain) return text;
+  YAML::Emitter quoted;
+  quoted << YAML::DoubleQuoted << text;
+  return quoted.c_str();
 }
 
 }  // namespace
