@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -49,9 +50,16 @@ struct KubeletSim::Connection {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1beta1::DevicePlugin::Stub> stub;
   v1beta1::DevicePluginOptions options;
-  grpc::ClientContext stream_context;  // TryCancel() ends the stream
+  grpc::ClientContext stream_context;
+  std::atomic<bool> cancelled{false};  // by the sim, not by the plugin
   // Started and joined under register_mu_, or by Stop() once no Register runs.
   std::thread reader;
+
+  // Ends the ListAndWatch stream.
+  void Cancel() {
+    cancelled = true;
+    stream_context.TryCancel();
+  }
 };
 
 // Tracks a client call so that Stop() can cancel it.
@@ -161,7 +169,7 @@ void KubeletSim::StopLocked() {
       if (entry.conn) conns.push_back(entry.conn);
     }
   }
-  for (auto& conn : conns) conn->stream_context.TryCancel();
+  for (auto& conn : conns) conn->Cancel();
   for (auto& conn : conns) {
     if (conn->reader.joinable()) conn->reader.join();
   }
@@ -274,13 +282,12 @@ absl::Status KubeletSim::Install(const v1beta1::RegisterRequest& request,
     state.registrations++;
     state.registered_at = Clock::now();
     event = MakeEvent(Event::Kind::kRegistered, state, "");
-    changed_.notify_all();
   }
   if (old) {
-    old->stream_context.TryCancel();
+    old->Cancel();
     if (old->reader.joinable()) old->reader.join();
   }
-  Emit(event);
+  Publish(event);
   conn->reader =
       std::thread([this, resource, c = conn.get()] { ReadStream(resource, c); });
   return absl::OkStatus();
@@ -291,9 +298,10 @@ void KubeletSim::ReadStream(std::string resource, Connection* conn) {
   v1beta1::ListAndWatchResponse response;
   while (reader->Read(&response)) OnList(resource, conn, response);
   grpc::Status status = reader->Finish();
-  OnStreamEnded(resource, conn,
-                status.ok() ? std::string("plugin closed the stream")
-                            : FromGrpc(status).ToString());
+  std::string why = conn->cancelled ? "cancelled by the kubelet"
+                    : status.ok()   ? "the plugin ended it"
+                                    : FromGrpc(status).ToString();
+  OnStreamEnded(resource, conn, why);
 }
 
 void KubeletSim::OnList(const std::string& resource, const Connection* conn,
@@ -308,9 +316,8 @@ void KubeletSim::OnList(const std::string& resource, const Connection* conn,
     state.list_updates++;
     state.last_update_at = Clock::now();
     event = MakeEvent(Event::Kind::kListUpdate, state, "");
-    changed_.notify_all();
   }
-  Emit(event);
+  Publish(event);
 }
 
 void KubeletSim::OnStreamEnded(const std::string& resource, const Connection* conn,
@@ -324,9 +331,8 @@ void KubeletSim::OnStreamEnded(const std::string& resource, const Connection* co
     state.stream_open = false;
     for (v1beta1::Device& device : state.devices) device.set_health(kUnhealthy);
     event = MakeEvent(Event::Kind::kStreamEnded, state, why);
-    changed_.notify_all();
   }
-  Emit(event);
+  Publish(event);
 }
 
 KubeletSim::Event KubeletSim::MakeEvent(Event::Kind kind, const PluginState& state,
@@ -337,6 +343,14 @@ KubeletSim::Event KubeletSim::MakeEvent(Event::Kind kind, const PluginState& sta
 void KubeletSim::Emit(const Event& event) {
   std::lock_guard lock(callback_mu_);
   if (callback_) callback_(event);
+}
+
+// The callback runs before waiters wake, so that a program printing events
+// shows a change before whatever a waiter does about it. No wakeup is lost:
+// the state changed under mu_ before.
+void KubeletSim::Publish(const Event& event) {
+  Emit(event);
+  changed_.notify_all();
 }
 
 void KubeletSim::SetEventCallback(std::function<void(const Event&)> callback) {

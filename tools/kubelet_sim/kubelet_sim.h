@@ -122,7 +122,8 @@ class KubeletSim {
   std::optional<PluginState> Plugin(const std::string& resource) const;
   std::vector<std::string> Resources() const;  // sorted
   // Blocks until `pred(state)` holds for `resource` (checked now and on every
-  // change) or `timeout` passes. Returns whether it held.
+  // change, after the event callback for that change ran) or `timeout`
+  // passes. Returns whether it held.
   bool WaitFor(const std::string& resource,
                const std::function<bool(const PluginState&)>& pred,
                std::chrono::milliseconds timeout) const;
@@ -187,6 +188,7 @@ class KubeletSim {
   absl::Status CleanupDirectory() const;
   bool Serving() const;
   void Emit(const Event& event);
+  void Publish(const Event& event);  // Emit, then wake WaitFor
   Event MakeEvent(Event::Kind kind, const PluginState& state, std::string text) const;
 
   const std::string dir_;

@@ -10,6 +10,7 @@
 // or SIGTERM.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -28,15 +29,18 @@ namespace {
 
 using kubelet_sim::KubeletSim;
 
-// Waits until the script is done and `finished()` agrees, or for a signal.
-// Returns the signal number, or 0 when the script ended first.
+// The script thread raises kWake when it is done, to wake main at once.
+constexpr int kWake = SIGUSR1;
+
+// Waits until the script is done and `finished()` agrees, or for SIGINT or
+// SIGTERM. Returns that signal, or 0 when the script ended first.
 int WaitForEnd(const sigset_t& signals, const std::atomic<bool>& done,
                const std::function<bool()>& finished) {
   for (;;) {
     if (done && finished()) return 0;
-    timespec tick{0, 100 * 1000 * 1000};
+    timespec tick{1, 0};
     int sig = sigtimedwait(&signals, nullptr, &tick);
-    if (sig > 0) return sig;
+    if (sig > 0 && sig != kWake) return sig;
   }
 }
 
@@ -58,6 +62,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, kWake);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::ifstream file;
@@ -86,6 +91,7 @@ int main(int argc, char** argv) {
   std::thread worker([&] {
     result = kubelet_sim::RunScript(runner, in);
     done = true;
+    kill(getpid(), kWake);
   });
   // Read only once `done` is set, which publishes `result`.
   const bool serve_after_eof = script.empty();
@@ -95,7 +101,7 @@ int main(int argc, char** argv) {
     // The script thread may be blocked reading stdin: leave without joining.
     sim.Stop();
     std::cout.flush();
-    std::_Exit(1);
+    std::_Exit(runner.failures() > 0 ? 1 : 0);
   }
   worker.join();
   sim.Stop();

@@ -5,13 +5,15 @@
 // source file).
 //
 // Thread-safety: Printer may be used from any thread (the sim's event callback
-// prints from internal threads). A ScriptRunner belongs to one thread.
+// prints from internal threads). A ScriptRunner belongs to one thread, except
+// failures(), which any thread may read.
 #pragma once
 
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <functional>
@@ -206,6 +208,8 @@ class ScriptRunner {
     return (this->*cmd.run)(args, rest);
   }
   bool quit() const { return quit_; }
+  // Failed commands so far; may be read from any thread.
+  int failures() const { return failures_; }
 
  private:
   using Handler = bool (ScriptRunner::*)(const Args&, absl::string_view);
@@ -235,6 +239,7 @@ class ScriptRunner {
 
   bool Fail(absl::string_view what) {
     out_.Line(absl::StrCat("FAILED: ", what));
+    ++failures_;
     return false;
   }
 
@@ -390,6 +395,7 @@ class ScriptRunner {
   std::map<std::string, int> registrations_at_restart_;
   Clock::time_point restart_at_;
   bool quit_ = false;
+  std::atomic<int> failures_{0};
 };
 
 struct ScriptResult {
