@@ -66,6 +66,20 @@ class DaemonProcessTest : public ::testing::Test {
     if (!tree_.can_make_nodes()) GTEST_SKIP() << "mknod not permitted (not root)";
   }
   void TearDown() override {
+    // A daemon still running shuts down like in production, so that every
+    // test also exercises the exit path (and a sanitizer's report in it).
+    if (proc_ && !proc_->WaitExit(std::chrono::milliseconds(0)).has_value()) {
+      proc_->Signal(SIGTERM);
+      auto status = proc_->WaitExit(kWait);
+      EXPECT_TRUE(status.has_value()) << "still running " << kWait.count()
+                                      << " ms after SIGTERM";
+      if (status) {
+        EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << ExitText(*status);
+      }
+    }
+    if (proc_) {
+      EXPECT_EQ(CountInLog("WARNING: ThreadSanitizer"), 0) << "a data race in the daemon";
+    }
     if (proc_ && HasFailure()) {
       std::cout << "---- daemon output ----\n" << proc_->Log() << "---- end ----" << std::endl;
     }

@@ -466,6 +466,43 @@ TEST_F(DaemonTest, CdiSpecNamesEveryDeviceBeforeTheKubeletSeesIt) {
   }
 }
 
+// While the CDI spec cannot be written, the kubelet must not get to allocate
+// a device that no spec on disk names (the container would fail to start
+// with an unresolvable CDI device); once it can be written, all is well.
+TEST_F(DaemonTest, NeverAllocatesADeviceThatNoCdiSpecNames) {
+  tree_.AddDevice(Hailo8(kA, 0));
+  // The CDI directory's parent is a regular file: every write fails.
+  const std::string blocker = tree_.root() + "/blocked";
+  tree_.WriteFile("blocked", "not a directory\n");
+  testing::DaemonDirs dirs = dirs_;
+  dirs.cdi_dir = blocker + "/cdi";
+  StartSim();
+  StartDaemon(testing::TestConfig(tree_, dirs, std::chrono::milliseconds(200)));
+  ASSERT_TRUE(sim_.WaitFor(
+      kNpu, [](const State& s) { return s.stream_open && s.list_updates >= 1; }, kWait))
+      << StateText(kNpu);
+  const std::string spec = dirs.cdi_dir + "/hailo.ai-npu.json";
+
+  auto pod = sim_.AdmitPod(kNpu, 1);
+  if (pod.ok()) {
+    for (const auto& cdi : pod->cdi_devices()) {
+      EXPECT_TRUE(testing::CdiSpecDeviceNames(spec).has_value())
+          << "Allocate named " << cdi.name() << " but no CDI spec exists at " << spec;
+    }
+  }
+
+  // The directory becomes writable: the next rescan writes the spec, and the
+  // device is allocatable and resolvable.
+  ASSERT_EQ(unlink(blocker.c_str()), 0);
+  ASSERT_TRUE(testing::Eventually([&] { return testing::CdiSpecNamesAll(spec, {kIdA}); }))
+      << "the spec was not written once the directory became writable";
+  ASSERT_TRUE(WaitListed(kNpu, {kIdA}));
+  sim_.Release({kIdA});
+  auto later = sim_.AdmitPod(kNpu, 1);
+  ASSERT_TRUE(later.ok()) << std::string(later.status().message());
+  EXPECT_EQ(later->cdi_devices(0).name(), std::string("hailo.ai/npu=") + kIdA);
+}
+
 // --- Periodic rescan -------------------------------------------------------------
 
 TEST_F(DaemonTest, PeriodicRescanCatchesASysfsOnlyChange) {
@@ -771,6 +808,27 @@ TEST_F(DaemonTest, ReServesAndReRegistersWhenItsSocketIsDeleted) {
   EXPECT_TRUE(pod.ok()) << std::string(pod.status().message());
 }
 
+// A kubelet that comes back without deleting our socket: only the creation
+// of kubelet.sock tells.
+TEST_F(DaemonTest, ReRegistersWhenOnlyANewKubeletSockAppears) {
+  tree_.AddDevice(Hailo8(kA, 0));
+  StartSim();
+  StartDaemon(MakeConfig());
+  ASSERT_TRUE(WaitListed(kNpu, {kIdA}));
+  struct stat before {};
+  ASSERT_EQ(stat(SocketPath().c_str(), &before), 0);
+
+  sim_.Stop();
+  absl::Status status = sim_.Start();
+  ASSERT_TRUE(status.ok()) << std::string(status.message());
+  auto up = Clock::now();
+  ASSERT_TRUE(WaitListed(kNpu, {kIdA}, /*registrations=*/2));
+  ReportFigure("new_kubelet_sock_to_reregistered",
+               std::chrono::duration<double, std::milli>(PluginState().registered_at - up)
+                   .count());
+  EXPECT_EQ(PluginState().registrations, 2);
+}
+
 // The kubelet restarts (deleting our socket) while our Register call is in
 // flight: the kubelet's dial-back can only fail, after its 10 s timeout. The
 // daemon must not wait for that: it sees its socket go (inotify), re-serves
@@ -883,6 +941,24 @@ TEST_F(DaemonTest, StartAfterStopRegistersAgain) {
   absl::Status status = daemon_->Start();
   ASSERT_TRUE(status.ok()) << std::string(status.message());
   ASSERT_TRUE(WaitListed(kNpu, {kIdA}, /*registrations=*/2));
+}
+
+TEST_F(DaemonTest, ReloadToPerFamilyServesAndRegistersTheNewResources) {
+  tree_.AddDevice(Hailo8(kA, 0));
+  tree_.AddDevice(Hailo10H(kC, 0));
+  StartSim();
+  Config config = MakeConfig();
+  StartDaemon(config);
+  ASSERT_TRUE(WaitListed(kNpu, {kIdA, kIdC}));
+
+  config.resource_strategy = ResourceStrategy::kPerFamily;
+  absl::Status status = daemon_->Reload(config);
+  ASSERT_TRUE(status.ok()) << std::string(status.message());
+  ASSERT_TRUE(WaitListed(kHailo8Resource, {kIdA}));
+  ASSERT_TRUE(WaitListed(kHailo10hResource, {kIdC}));
+  EXPECT_FALSE(testing::Exists(SocketPath())) << "the old resource's socket is left";
+  EXPECT_TRUE(testing::CdiSpecNamesAll(SpecPath(kHailo8Resource), {kIdA}));
+  EXPECT_TRUE(testing::CdiSpecNamesAll(SpecPath(kHailo10hResource), {kIdC}));
 }
 
 // --- One resource per family ------------------------------------------------------------
