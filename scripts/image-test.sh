@@ -39,6 +39,9 @@ die() { log "FAIL: $*"; exit 1; }
 require_tools() {
   [ "$(id -u)" -eq 0 ] || die "run as root (buildah, podman and mknod need it)"
   "$ROOT/scripts/install-deps.sh" image build
+  if ! command -v curl >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null
+  fi
   local tool
   for tool in buildah podman debootstrap runc curl nsenter cmake; do
     command -v "$tool" >/dev/null || die "$tool not found (apt-get install $tool)"
@@ -192,6 +195,8 @@ check_http_and_cdi() {
 }
 
 stop_plugin() {
+  log "plugin in the container: $(grep -E '^(VmRSS|VmHWM|Threads)' "/proc/$PID/status" |
+    tr -s ' \t\n' ' ')"
   "${PODMAN[@]}" stop -t 20 "$CONTAINER" >/dev/null
   local code
   code=$("${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$CONTAINER")
