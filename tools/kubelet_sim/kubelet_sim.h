@@ -28,8 +28,8 @@
 // WaitFor predicates run on internal threads (gRPC handlers, stream readers):
 // a predicate runs under the sim's lock and must not call the sim; a callback
 // runs with no sim lock held and may call the query methods (Plugin,
-// Capacity, ...) but never Start/Stop/Restart/SetEventCallback. Callbacks are
-// serialised, and events of one resource arrive in order.
+// Capacity, ...) but never WaitFor/Start/Stop/Restart/SetEventCallback.
+// Callbacks are serialised, and events of one resource arrive in order.
 #pragma once
 
 #include <chrono>
