@@ -2,6 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <set>
+
+#include <nlohmann/json.hpp>
+
 
 #include "hailo_device_plugin/atomic_file.h"
 #include "hailo_device_plugin/cdi_spec.h"
@@ -44,6 +48,25 @@ absl::Status CdiWriter::Update(const std::vector<Device>& devices) {
     spdlog::info("CDI spec: wrote {}", path_);
   }
   return absl::OkStatus();
+}
+
+void CdiWriter::MarkUnresolvable(std::vector<Device>& devices, const absl::Status& why) const {
+  std::set<std::string> named;
+  auto text = ReadFileToString(path_);
+  if (text.ok()) {
+    auto spec = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (spec.is_object() && spec["devices"].is_array()) {
+      for (const auto& entry : spec["devices"]) {
+        if (entry.is_object() && entry["name"].is_string()) named.insert(entry["name"]);
+      }
+    }
+  }
+  for (Device& device : devices) {
+    if (!device.healthy || !resource_.Selects(device) || named.count(device.id)) continue;
+    device.healthy = false;
+    device.reason = Cat("not in the CDI spec ", path_, ", which cannot be written: ",
+                        why.message());
+  }
 }
 
 }  // namespace hailo_dp

@@ -129,15 +129,16 @@ class Daemon::Impl {
     });
     for (const auto& writer : writers_) {
       CdiWriter* w = writer.get();
-      monitor_->AddHook([this, w](const std::vector<Device>& devices) {
+      monitor_->AddHook([this, w](std::vector<Device>& devices) {
         uint64_t before = w->writes();
-        bool ok = w->Update(devices).ok();
-        if (!ok || w->writes() > before) metrics_.OnCdiWrite(ok);
+        absl::Status status = w->Update(devices);
+        if (!status.ok()) w->MarkUnresolvable(devices, status);
+        if (!status.ok() || w->writes() > before) metrics_.OnCdiWrite(status.ok());
       });
     }
     if (!config_.nfd_features_file.empty()) {
       auto nfd = std::make_shared<NfdFeatureWriter>(config_.nfd_features_file);
-      monitor_->AddHook([nfd](const std::vector<Device>& d) { (void)nfd->Update(d); });
+      monitor_->AddHook([nfd](std::vector<Device>& d) { (void)nfd->Update(d); });
     }
   }
 
@@ -163,14 +164,17 @@ class Daemon::Impl {
         source_.get(), &registry_, DeviceMonitor::Options{config_.rescan_interval});
     auto endpoints = MakeEndpoints();
     AddHooks();
-    monitor_->RunOnce();
-    spdlog::info("found {} Hailo device(s)", registry_.Current()->devices.size());
-    monitor_->Start();
+    // Serving and registering start while the first scan runs: a
+    // ListAndWatch stream waits for the first published snapshot, which
+    // comes after its CDI spec is written.
     SupervisorObserver observer{[this](const std::string& r) { metrics_.OnRegistered(r); },
                                 [this] { metrics_.OnKubeletRestart(); }};
     supervisor_ = std::make_unique<Supervisor>(config_.kubelet_dir, std::move(endpoints),
                                                std::move(observer));
     supervisor_->Start();
+    monitor_->RunOnce();
+    spdlog::info("found {} Hailo device(s)", registry_.Current()->devices.size());
+    monitor_->Start();
   }
 
   void StopComponents() {

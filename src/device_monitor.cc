@@ -45,11 +45,12 @@ void DeviceMonitor::AddHook(Hook hook) { hooks_.push_back(std::move(hook)); }
 bool DeviceMonitor::RunOnce() {
   auto started = std::chrono::steady_clock::now();
   ScanResult result = source_->Scan();
-  if (scan_observer_) scan_observer_(std::chrono::steady_clock::now() - started, result.devices);
+  auto duration = std::chrono::steady_clock::now() - started;
   LogWarningsIfChanged(result.warnings);
   // Hooks run on every scan (they skip unchanged output themselves), so a
   // spec deleted behind our back or a write that failed is retried.
   for (const Hook& hook : hooks_) hook(result.devices);
+  if (scan_observer_) scan_observer_(duration, result.devices);
   bool changed = registry_->Publish(std::move(result.devices));
   last_scan_ns_.store(NowNs());
   scans_.fetch_add(1);

@@ -34,6 +34,21 @@ void AddRootFlags(CLI::App* app, hailo_dp::HostRoots* roots) {
       ->capture_default_str();
 }
 
+// CLI11 treats "--flag=" as "--flag" and takes the next argument as its
+// value; split it so that "--http-address=" really means an empty value.
+std::vector<std::string> NormalizeArgs(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = argc - 1; i >= 1; --i) {  // CLI11 wants them in reverse order.
+    std::string arg = argv[i];
+    if (arg.size() > 3 && arg.rfind("--", 0) == 0 && arg.back() == '=') {
+      args.emplace_back("");
+      arg.pop_back();
+    }
+    args.push_back(std::move(arg));
+  }
+  return args;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -75,7 +90,8 @@ int main(int argc, char** argv) {
   auto* version = app.add_subcommand("version", "print the version");
 
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args = NormalizeArgs(argc, argv);
+    app.parse(args);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

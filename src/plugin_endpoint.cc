@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 
 #include "hailo_device_plugin/strings.h"
@@ -15,6 +16,8 @@ namespace {
 constexpr auto kSelfCheckTimeout = std::chrono::seconds(5);
 // The kubelet dials back within Register with a 10 s timeout of its own.
 constexpr auto kRegisterTimeout = std::chrono::seconds(15);
+// How often a Register in flight checks that our socket is still there.
+constexpr auto kRegisterPoll = std::chrono::milliseconds(50);
 
 std::shared_ptr<grpc::Channel> UnixChannel(const std::string& path) {
   grpc::ChannelArguments args;
@@ -102,8 +105,7 @@ absl::Status PluginEndpoint::Register() {
     if (cancelled_) return absl::CancelledError("shutting down");
     pending_call_ = &context;
   }
-  v1beta1::Empty response;
-  grpc::Status status = stub->Register(&context, request, &response);
+  grpc::Status status = CallRegister(*stub, &context, request);
   {
     std::lock_guard<std::mutex> lock(call_mu_);
     pending_call_ = nullptr;
@@ -113,6 +115,29 @@ absl::Status PluginEndpoint::Register() {
                                                " failed: ", status.error_message()));
   }
   return absl::OkStatus();
+}
+
+grpc::Status PluginEndpoint::CallRegister(v1beta1::Registration::Stub& stub,
+                                          grpc::ClientContext* context,
+                                          const v1beta1::RegisterRequest& request) {
+  std::mutex mu;
+  std::condition_variable done_cv;
+  bool done = false;
+  grpc::Status status;
+  v1beta1::Empty response;
+  stub.async()->Register(context, &request, &response, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    status = std::move(s);
+    done = true;
+    done_cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  // If the kubelet deletes our socket meanwhile (it restarted), its dial-back
+  // can only fail: give up now and serve again instead of waiting it out.
+  while (!done_cv.wait_for(lock, kRegisterPoll, [&] { return done; })) {
+    if (!SocketIntact()) context->TryCancel();
+  }
+  return status;
 }
 
 void PluginEndpoint::CancelPendingCalls() {

@@ -103,7 +103,10 @@ void Supervisor::Step(size_t i) {
   const std::string& resource = endpoint.resource().resource_name;
   absl::Status status = absl::OkStatus();
   if (!endpoint.serving() || !endpoint.SocketIntact()) {
-    Restart(i, /*reserve=*/false);
+    // Keep the backoff: a socket that cannot be served is retried like a
+    // kubelet that does not answer.
+    state.registered = false;
+    registered_[i].store(false);
     status = endpoint.Serve();
     if (status.ok()) spdlog::info("{}: serving on {}", resource, endpoint.socket_path());
   }
@@ -191,8 +194,12 @@ std::chrono::milliseconds Supervisor::NextTimeout() const {
 void Supervisor::Loop() {
   while (!stop_.load()) {
     for (size_t i = 0; i < endpoints_.size() && !stop_.load(); ++i) Step(i);
-    // A watch that starts now may have missed a change: check once more.
-    if (WatchDirectory()) continue;
+    // The directory (re)appeared: retry at once, as if the kubelet had
+    // started; a watch that starts now may also have missed a change.
+    if (WatchDirectory()) {
+      for (State& state : states_) state.next_attempt = {};
+      continue;
+    }
     auto timeout = NextTimeout();
     if (watch_ < 0) timeout = std::min(timeout, kUnwatchedCheck);
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};

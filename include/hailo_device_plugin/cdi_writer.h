@@ -26,6 +26,11 @@ class CdiWriter {
 
   absl::Status Update(const std::vector<Device>& devices);
 
+  // After a failed Update: marks every healthy device of this resource that
+  // the spec on disk does not name Unhealthy, so that Allocate never hands
+  // out a name the runtime cannot resolve.
+  void MarkUnresolvable(std::vector<Device>& devices, const absl::Status& why) const;
+
   const std::string& path() const { return path_; }
   uint64_t writes() const { return writes_.load(); }
   uint64_t failures() const { return failures_.load(); }

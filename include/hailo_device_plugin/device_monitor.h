@@ -25,8 +25,9 @@ namespace hailo_dp {
 
 class DeviceMonitor {
  public:
-  // Called with every scan's device list before it is published.
-  using Hook = std::function<void(const std::vector<Device>&)>;
+  // Called with every scan's device list before it is published; a hook may
+  // mark devices unhealthy (e.g. those the CDI spec could not take in).
+  using Hook = std::function<void(std::vector<Device>&)>;
 
   struct Options {
     std::chrono::milliseconds rescan_interval{30000};

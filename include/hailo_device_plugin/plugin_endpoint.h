@@ -50,6 +50,9 @@ class PluginEndpoint {
 
  private:
   absl::Status CheckAnswers();
+  // Register, cancelled when our socket disappears while it waits.
+  grpc::Status CallRegister(v1beta1::Registration::Stub& stub, grpc::ClientContext* context,
+                            const v1beta1::RegisterRequest& request);
 
   const std::string kubelet_dir_;
   const std::string socket_path_;
