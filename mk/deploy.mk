@@ -48,7 +48,7 @@ image-test: ## Build docker/Dockerfile with buildah and test it with podman (roo
 	@scripts/image-test.sh
 
 image-test-clean: ## Remove the image test's cache (/var/cache/hailo-dp-image-test)
-	rm -rf $${IMAGE_TEST_CACHE:-/var/cache/hailo-dp-image-test} /run/hailo-dp-image-test
+	rm -rf $${IMAGE_TEST_CACHE:-/var/cache/hailo-dp-image-test} /run/hailo-dp-image-test-*
 
 check-manifests: ## yamllint, schema + policy, kustomize and shellcheck checks (also in make test)
 	@scripts/check-manifests.sh all

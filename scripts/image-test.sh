@@ -11,12 +11,14 @@
 #
 # The Dockerfile's base (debian:bookworm-slim) is made locally with
 # debootstrap from the Debian archive and imported under that name, so the
-# Dockerfile is unchanged and no registry is contacted. Base, layers and
-# images live in a private container store under $IMAGE_TEST_CACHE
-# (default /var/cache/hailo-dp-image-test), so reruns reuse them; set
-# IMAGE_TEST_REFRESH=1 to re-bootstrap the base.
-# Other settings: BUILD_DIR (kubelet-sim is built there, default build),
-# RUN_TESTS (Dockerfile build-arg, default 1), KEEP=1 keeps the temp dir.
+# Dockerfile is unchanged and no registry is contacted. Base, cached layers
+# (the `deps` stage is tagged, so the apt step is redone only when the
+# package list changes) and images live in a private container store under
+# $IMAGE_TEST_CACHE (default /var/cache/hailo-dp-image-test); stale layers are
+# pruned after each build. IMAGE_TEST_REFRESH=1 re-bootstraps the base.
+# Other settings: STORAGE_DRIVER (overlay when the kernel allows it, else
+# vfs), BUILD_DIR (kubelet-sim is built there, default build), RUN_TESTS
+# (Dockerfile build-arg, default 1), KEEP=1 keeps the temp dir.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,15 +27,32 @@ BUILD_DIR=${BUILD_DIR:-build}
 RUN_TESTS=${RUN_TESTS:-1}
 BASE_TAG=docker.io/library/debian:bookworm-slim
 IMAGE=localhost/hailo-device-plugin:image-test
+DEPS_IMAGE=localhost/hailo-device-plugin-deps:image-test
 RESOURCE=hailo.ai/npu
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-# One private store for buildah and podman: the same root, run root and
-# driver (vfs: works on any filesystem, as DESIGN.md section 7 runs podman).
-STORE=(--root "$CACHE/storage" --runroot /run/hailo-dp-image-test --storage-driver vfs)
-PODMAN=(podman "${STORE[@]}" --runtime runc --cgroup-manager cgroupfs --events-backend file)
+# ulimits: runc here cannot raise them past the session's (DESIGN.md s. 7).
+RUN_OPTS=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 
 log() { printf 'image-test: %s\n' "$*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
+
+# One private store for buildah and podman: the same root, run root and
+# driver, or podman would not see what buildah built. overlay keeps cached
+# layers small; vfs (DESIGN.md section 7) works on any file system.
+choose_store() {
+  local driver=${STORAGE_DRIVER:-}
+  if [ -z "$driver" ]; then
+    driver=vfs
+    if podman --root "$CACHE/storage-overlay" --runroot /run/hailo-dp-image-test-overlay \
+      --storage-driver overlay info >/dev/null 2>&1; then
+      driver=overlay
+    fi
+  fi
+  STORE=(--root "$CACHE/storage-$driver" --runroot "/run/hailo-dp-image-test-$driver"
+    --storage-driver "$driver")
+  PODMAN=(podman "${STORE[@]}" --runtime runc --cgroup-manager cgroupfs --events-backend file)
+  log "container store: $CACHE/storage-$driver ($driver)"
+}
 
 # --- Tools and base image ------------------------------------------------
 require_tools() {
@@ -80,6 +99,8 @@ EOF
 
 ensure_base_image() {
   mkdir -p "$CACHE"
+  # Working containers a failed or interrupted build left behind.
+  buildah "${STORE[@]}" rm --all >/dev/null 2>&1 || true
   bootstrap_base
   if "${PODMAN[@]}" image exists "$BASE_TAG"; then return 0; fi
   log "importing the base as $BASE_TAG"
@@ -92,14 +113,35 @@ build_image() {
   version=$(sed -n 's/^project(hailo-device-plugin VERSION \([0-9.]*\).*/\1/p' \
     "$ROOT/CMakeLists.txt")
   log "buildah bud docker/Dockerfile (RUN_TESTS=$RUN_TESTS; the first build takes minutes)"
-  local start=$SECONDS
+  local start=$SECONDS target tag
   # CAP_MKNOD as in docker build (buildah drops it): the unit tests make
-  # fake device nodes.
-  buildah "${STORE[@]}" bud --isolation chroot --pull=never --layers --cap-add CAP_MKNOD \
-    --build-arg "RUN_TESTS=$RUN_TESTS" --build-arg "VERSION=${version:-dev}" \
-    -f "$ROOT/docker/Dockerfile" -t "$IMAGE" "$ROOT" >"$WORK/build.log" 2>&1 ||
-    { tail -40 "$WORK/build.log" >&2; die "image build failed (log: $WORK/build.log)"; }
+  # fake device nodes. The deps stage first, tagged, so pruning keeps it.
+  for target in deps ""; do
+    tag=$IMAGE
+    [ -z "$target" ] || tag=$DEPS_IMAGE
+    if ! buildah "${STORE[@]}" bud --isolation chroot --pull=never --layers \
+      --cap-add CAP_MKNOD --build-arg "RUN_TESTS=$RUN_TESTS" \
+      --build-arg "VERSION=${version:-dev}" ${target:+--target "$target"} \
+      -f "$ROOT/docker/Dockerfile" -t "$tag" "$ROOT" \
+      >>"$WORK/build.log" 2>&1; then
+      cp "$WORK/build.log" "$CACHE/last-build.log"
+      tail -60 "$WORK/build.log" >&2
+      die "image build failed (whole log: $CACHE/last-build.log)"
+    fi
+  done
   log "image built in $((SECONDS - start)) s"
+  prune_store
+}
+
+# Untagged images no other image builds on: earlier builds' layers. Repeated,
+# since removing a leaf can make its parent one.
+prune_store() {
+  local _
+  for _ in 1 2 3 4 5 6 7 8; do
+    [ -n "$("${PODMAN[@]}" images -q --filter dangling=true)" ] || break
+    "${PODMAN[@]}" image prune -f >/dev/null 2>&1 || break
+  done
+  log "container store: $(du -sh "${STORE[1]}" | cut -f1)"
 }
 
 build_kubelet_sim() {
@@ -119,16 +161,16 @@ check_image() {
   log "image $IMAGE: $((size / 1024 / 1024)) MiB ($size bytes), user $user, entrypoint $entry"
   [ "$entry" = '["/usr/bin/hailo-device-plugin"]' ] || die "unexpected entrypoint $entry"
   [ "$size" -lt $((64 * 1024 * 1024)) ] || die "image larger than 64 MiB"
-  if "${PODMAN[@]}" run --rm --network none --entrypoint /bin/sh "$IMAGE" -c true \
+  if "${PODMAN[@]}" run --rm "${RUN_OPTS[@]}" --entrypoint /bin/sh "$IMAGE" -c true \
     >/dev/null 2>&1; then
     die "the runtime image has a shell"
   fi
-  "${PODMAN[@]}" run --rm --network none "$IMAGE" version
+  "${PODMAN[@]}" run --rm "${RUN_OPTS[@]}" "$IMAGE" version ||
+    die "the image does not run"
 }
 
 start_plugin() {
-  "${PODMAN[@]}" run -d --name "$CONTAINER" --network none \
-    --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+  "${PODMAN[@]}" run -d --name "$CONTAINER" "${RUN_OPTS[@]}" \
     --read-only --cap-drop all --security-opt no-new-privileges --user 0:0 \
     -v "$WORK/kubelet:/var/lib/kubelet/device-plugins" \
     -v "$WORK/cdi:/var/run/cdi" \
@@ -216,8 +258,9 @@ main() {
   require_tools
   WORK=$(mktemp -d /tmp/hdp-image-test.XXXXXX)
   CONTAINER=hdp-image-test-$$
+  mkdir -p "$WORK/kubelet" "$WORK/cdi" "$WORK/host" "$CACHE"
+  choose_store
   trap cleanup EXIT
-  mkdir -p "$WORK/kubelet" "$WORK/cdi" "$WORK/host"
   ensure_base_image
   build_image
   check_image
