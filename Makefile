@@ -31,13 +31,13 @@ test: ## Install deps, build and run every test (the README's test command)
 test-asan: ## Run the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 	@scripts/install-deps.sh test
 	$(MAKE) --no-print-directory test BUILD_DIR=build-asan \
-	  CMAKE_FLAGS="-DHDP_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug"
+	  CMAKE_FLAGS="-DHDP_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug -DHDP_BUILD_BENCH=OFF"
 
 test-tsan: ## Run the tests under ThreadSanitizer
 	@scripts/install-deps.sh test
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
 	  $(MAKE) --no-print-directory test BUILD_DIR=build-tsan \
-	  CMAKE_FLAGS="-DHDP_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug"
+	  CMAKE_FLAGS="-DHDP_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug -DHDP_BUILD_BENCH=OFF"
 
 demo: ## Run the daemon against a simulated node and kubelet (no cluster, no card)
 	@scripts/install-deps.sh demo
