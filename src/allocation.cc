@@ -1,6 +1,7 @@
 #include "hailo_device_plugin/allocation.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -11,11 +12,21 @@
 namespace hailo_dp {
 namespace {
 
-// Keeps error messages bounded when a client sends absurd IDs.
+// Keeps error messages bounded and printable when a client sends absurd IDs.
 std::string Quote(std::string_view id) {
   constexpr size_t kMax = 80;
-  if (id.size() <= kMax) return Cat("'", id, "'");
-  return Cat("'", id.substr(0, kMax), "...' (", id.size(), " bytes)");
+  std::string out = "'";
+  for (char c : id.substr(0, kMax)) {
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(c);
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", static_cast<unsigned char>(c));
+      out += hex;
+    }
+  }
+  if (id.size() > kMax) return Cat(out, "...' (", id.size(), " bytes)");
+  return out + "'";
 }
 
 std::map<std::string_view, const AdvertisedDevice*> IndexById(
