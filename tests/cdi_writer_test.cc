@@ -305,6 +305,35 @@ TEST_F(CdiWriterTest, MasksFollowTheClassDirectoriesOfTheHost) {
   EXPECT_EQ(spec.at("containerEdits").at("mounts").size(), 2u);
 }
 
+TEST_F(CdiWriterTest, MarkUnresolvableFlagsDevicesTheSpecOnDiskLacks) {
+  CdiWriter writer(cdi_dir(), sys_root(), ResourceSpec{});
+  ASSERT_TRUE(writer.Update({devices_[0]}).ok());
+  Device third = Dev("0000:05:00.0", "hailo_chardev", "hailo5");
+  third.healthy = false;
+  third.reason = "already broken";
+  std::vector<Device> now = {devices_[0], devices_[1], third};
+  const absl::Status why = absl::UnavailableError("disk full");
+  writer.MarkUnresolvable(now, why);
+  EXPECT_TRUE(now[0].healthy) << "named in the spec on disk";
+  EXPECT_FALSE(now[1].healthy);
+  EXPECT_THAT(now[1].reason, HasSubstr(spec_path()));
+  EXPECT_THAT(now[1].reason, HasSubstr("disk full"));
+  EXPECT_EQ(now[2].reason, "already broken") << "an unhealthy device keeps its reason";
+
+  // A per-family writer leaves other families alone.
+  CdiWriter hailo8(cdi_dir(), sys_root(), PerFamilyResources("hailo.ai/npu")[0]);
+  std::vector<Device> mixed = {devices_[1]};
+  hailo8.MarkUnresolvable(mixed, why);
+  EXPECT_TRUE(mixed[0].healthy);
+
+  // No spec on disk at all: every healthy device of the resource.
+  std::vector<Device> all = devices_;
+  CdiWriter fresh(root_.path() + "/other", sys_root(), ResourceSpec{});
+  fresh.MarkUnresolvable(all, why);
+  EXPECT_FALSE(all[0].healthy);
+  EXPECT_FALSE(all[1].healthy);
+}
+
 TEST(CdiWriterScan, SpecFromAScannedFakeHost) {
   FakeHostTree tree;
   tree.AddDevice({.pci_address = "0000:03:00.0", .layout = Layout::kHailoPci423});
