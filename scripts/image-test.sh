@@ -129,7 +129,10 @@ build_image() {
       die "image build failed (whole log: $CACHE/last-build.log)"
     fi
   done
-  log "image built in $((SECONDS - start)) s"
+  cp "$WORK/build.log" "$CACHE/last-build.log"
+  grep -E 'tests passed|tests skipped|^note:|^make-rootfs:' "$WORK/build.log" |
+    sed 's/^/  build| /' >&2 || true
+  log "image built in $((SECONDS - start)) s (log: $CACHE/last-build.log)"
   prune_store
 }
 
