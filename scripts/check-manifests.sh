@@ -18,7 +18,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VALIDATOR_DIR="$ROOT/tools/k8s-validate"
-COMPONENTS=(hailo-nodes cdi-annotations device-specs config-file)
+COMPONENTS=(hailo-nodes cdi-annotations device-specs config-file nfd-labels)
 # Combinations rendered by `kustomize` (components that set the allocation
 # modes exclude each other).
 COMBINATIONS=(
@@ -29,6 +29,8 @@ COMBINATIONS=(
   "config-file"
   "hailo-nodes cdi-annotations config-file"
   "hailo-nodes device-specs"
+  "nfd-labels"
+  "hailo-nodes config-file nfd-labels"
 )
 readonly SKIP=77
 

@@ -12,6 +12,10 @@ const kHostPaths = {
   "/var/run/cdi": { readOnly: false, flag: "--cdi-dir", type: "DirectoryOrCreate" },
   "/dev": { readOnly: true, flag: "--dev-root" },
   "/sys": { readOnly: true, flag: "--sys-root" },
+  // node-feature-discovery's local feature files (the nfd-labels component).
+  "/etc/kubernetes/node-feature-discovery/features.d": {
+    readOnly: false, type: "DirectoryOrCreate", optional: true,
+  },
 };
 
 function flagValue(container, flag) {
@@ -77,7 +81,7 @@ function checkHostPaths(spec, c, errors) {
     if (rule.readOnly && mount.readOnly !== true) {
       errors.push(`mount ${mount.mountPath}: host ${v.hostPath.path} must be read-only`);
     }
-    const flag = flagValue(c, rule.flag);
+    const flag = rule.flag ? flagValue(c, rule.flag) : undefined;
     const expected = flag ?? v.hostPath.path;
     if (mount.mountPath !== expected) {
       errors.push(`mount of ${v.hostPath.path} at ${mount.mountPath}, but ${rule.flag} ` +
@@ -85,7 +89,9 @@ function checkHostPaths(spec, c, errors) {
     }
   }
   for (const path of Object.keys(kHostPaths)) {
-    if (!seen.has(path)) errors.push(`host ${path} is not mounted`);
+    if (!seen.has(path) && !kHostPaths[path].optional) {
+      errors.push(`host ${path} is not mounted`);
+    }
   }
 }
 
