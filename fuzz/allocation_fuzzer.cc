@@ -110,11 +110,8 @@ void CheckPreferred(const Request& r) {
   const std::set<std::string> available(r.available.begin(), r.available.end());
   const bool must_ok = std::all_of(r.must_include.begin(), r.must_include.end(),
                                    [&](const std::string& id) { return available.count(id); });
-  // Every available ID must be one this plugin advertised.
-  const bool advertised = std::all_of(r.available.begin(), r.available.end(),
-                                      [](const std::string& id) { return Find(id) != nullptr; });
   const bool possible = Distinct(r.available) && Distinct(r.must_include) && must_ok &&
-                        advertised && r.size > 0 && static_cast<size_t>(r.size) >= r.must_include.size() &&
+                        r.size > 0 && static_cast<size_t>(r.size) >= r.must_include.size() &&
                         static_cast<size_t>(r.size) <= r.available.size();
   if (!chosen.ok()) {
     FUZZ_CHECK(absl::IsInvalidArgument(chosen.status()), hailo_dp::Str(chosen.status().message()));

@@ -125,12 +125,6 @@ absl::StatusOr<std::vector<std::string>> ChoosePreferredAllocation(
   if (absl::Status s = CheckRequest(available, must_include, size); !s.ok()) return s;
   std::map<std::string_view, const AdvertisedDevice*> index;
   for (const AdvertisedDevice& a : advertised) index.emplace(a.id, &a);
-  for (const std::string& id : available) {
-    if (!index.count(id)) {
-      return absl::InvalidArgumentError(
-          Cat("available device '", id.substr(0, 80), "' is not advertised by this plugin"));
-    }
-  }
 
   // Sorted, so that the answer does not depend on the order of the request.
   std::set<std::string> must(must_include.begin(), must_include.end());
