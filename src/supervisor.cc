@@ -3,7 +3,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -110,14 +109,11 @@ void Supervisor::Step(size_t i) {
     status = endpoint.Serve();
     if (status.ok()) spdlog::info("{}: serving on {}", resource, endpoint.socket_path());
   }
-  auto kubelet_socket = KubeletSocketIdentity();
   if (status.ok() && !state.registered) status = endpoint.Register();
   if (status.ok()) {
     if (!state.registered) {
       state = State{};
       state.registered = true;
-      state.kubelet_socket = kubelet_socket;
-      NoteKubelet(kubelet_socket);
       registered_[i].store(true);
       registrations_.fetch_add(1);
       spdlog::info("{}: registered with the kubelet", resource);
@@ -148,34 +144,18 @@ void Supervisor::HandleEvents() {
       }
       std::string name = event->len > 0 ? event->name : "";
       if (name == kKubeletSocketName && (event->mask & (IN_CREATE | IN_MOVED_TO))) {
-        auto identity = KubeletSocketIdentity();
-        bool any = false;
-        for (size_t i = 0; i < endpoints_.size(); ++i) {
-          if (states_[i].registered && states_[i].kubelet_socket == identity) continue;
-          Restart(i, /*reserve=*/false);
-          any = true;
+        // A new kubelet: every endpoint registers again. The first kubelet
+        // we see is a start, not a restart.
+        for (size_t i = 0; i < endpoints_.size(); ++i) Restart(i, /*reserve=*/false);
+        if (registrations_.load() > 0) {
+          spdlog::info("kubelet.sock created: the kubelet restarted; registering again");
+          if (observer_.on_kubelet_restart) observer_.on_kubelet_restart();
+        } else {
+          spdlog::info("kubelet.sock created: registering with the kubelet");
         }
-        if (any) spdlog::info("kubelet.sock created: registering with the new kubelet");
       }
     }
   }
-}
-
-void Supervisor::NoteKubelet(std::pair<ino_t, int64_t> identity) {
-  if (identity == last_kubelet_ || identity.first == 0) return;
-  // Registered through another kubelet.sock than before: the kubelet restarted.
-  if (last_kubelet_.first != 0) {
-    spdlog::info("the kubelet restarted; registered with the new one");
-    if (observer_.on_kubelet_restart) observer_.on_kubelet_restart();
-  }
-  last_kubelet_ = identity;
-}
-
-std::pair<ino_t, int64_t> Supervisor::KubeletSocketIdentity() const {
-  struct stat st {};
-  std::string path = kubelet_dir_ + "/" + std::string(kKubeletSocketName);
-  if (stat(path.c_str(), &st) != 0) return {0, 0};
-  return {st.st_ino, static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
 }
 
 std::chrono::milliseconds Supervisor::NextTimeout() const {

@@ -53,9 +53,6 @@ class Supervisor {
     std::chrono::steady_clock::time_point next_attempt{};
     std::chrono::milliseconds backoff{0};
     std::string last_error;
-    // Identity of the kubelet.sock we registered through, so that its
-    // creation event, seen after we already registered, does not count twice.
-    std::pair<ino_t, int64_t> kubelet_socket{0, 0};
   };
 
   void Loop();
@@ -65,17 +62,12 @@ class Supervisor {
   bool WatchDirectory();
   std::chrono::milliseconds NextTimeout() const;
   void Restart(size_t i, bool reserve);
-  std::pair<ino_t, int64_t> KubeletSocketIdentity() const;
-  // Counts a kubelet restart the first time we register through a new
-  // kubelet.sock.
-  void NoteKubelet(std::pair<ino_t, int64_t> identity);
 
   const std::string kubelet_dir_;
   std::vector<std::unique_ptr<PluginEndpoint>> endpoints_;
   const SupervisorObserver observer_;
   // Used by the thread only.
   std::vector<State> states_;
-  std::pair<ino_t, int64_t> last_kubelet_{0, 0};
   int inotify_fd_ = -1;
   int watch_ = -1;
   const int wake_fd_;
