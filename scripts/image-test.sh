@@ -130,7 +130,7 @@ build_image() {
     fi
   done
   cp "$WORK/build.log" "$CACHE/last-build.log"
-  grep -E 'tests passed|tests skipped|^note:|^make-rootfs:' "$WORK/build.log" |
+  grep -E '^[0-9]+% tests passed|^note:|^make-rootfs:' "$WORK/build.log" |
     sed 's/^/  build| /' >&2 || true
   log "image built in $((SECONDS - start)) s (log: $CACHE/last-build.log)"
   prune_store
