@@ -1,3 +1,4 @@
+#include "testing/temp_dir.h"
 #include "hailo_device_plugin/cdi_spec.h"
 
 #include <stdio.h>
@@ -24,6 +25,9 @@
 
 namespace hailo_dp {
 namespace {
+
+using testing::Slurp;
+using testing::TempDir;
 
 using nlohmann::json;
 using ::testing::ElementsAre;
@@ -103,35 +107,6 @@ std::vector<GoldenCase> GoldenCases() {
 
 // --- Helpers --------------------------------------------------------------------
 
-std::string MakeTempDir() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern =
-      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/hdp-cdi-spec.XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    ADD_FAILURE() << "mkdtemp " << pattern << ": " << std::strerror(errno);
-  }
-  return pattern;
-}
-
-class TempDir {
- public:
-  TempDir() : path_(MakeTempDir()) {}
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void WriteAll(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -289,7 +264,7 @@ TEST_P(CdiGoldenTest, MatchesGoldenFollowsRulesAndSchema) {
     std::cerr << "UPDATE_GOLDEN=1: wrote " << golden << "\n";
   }
   ASSERT_TRUE(fs::exists(golden)) << golden << " is missing: run with UPDATE_GOLDEN=1";
-  EXPECT_EQ(actual, ReadAll(golden))
+  EXPECT_EQ(actual, Slurp(golden))
       << "the spec differs from " << golden
       << " (if the change is intended, regenerate with UPDATE_GOLDEN=1 and review the diff)";
   ExpectCdiRules(json::parse(actual), c.devices, c.class_dirs);

@@ -1,3 +1,4 @@
+#include "testing/temp_dir.h"
 #include "hailo_device_plugin/cdi_writer.h"
 
 #include <signal.h>
@@ -34,32 +35,8 @@ using testing::FakeHostTree;
 using testing::Layout;
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    path_ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/hdp-cdi-writer.XXXXXX";
-    if (::mkdtemp(path_.data()) == nullptr) {
-      ADD_FAILURE() << "mkdtemp " << path_ << ": " << std::strerror(errno);
-    }
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::Slurp;
+using testing::TempDir;
 
 ino_t Inode(const std::string& path) {
   struct stat st {};
