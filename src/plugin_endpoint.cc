@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -18,6 +19,8 @@ constexpr auto kSelfCheckTimeout = std::chrono::seconds(5);
 constexpr auto kRegisterTimeout = std::chrono::seconds(15);
 // How often a Register in flight checks that our socket is still there.
 constexpr auto kRegisterPoll = std::chrono::milliseconds(50);
+// A kubelet that accepts no connection within this is treated as absent.
+constexpr auto kConnectTimeout = std::chrono::seconds(2);
 
 std::shared_ptr<grpc::Channel> UnixChannel(const std::string& path) {
   grpc::ChannelArguments args;
@@ -89,9 +92,40 @@ absl::Status PluginEndpoint::CheckAnswers() {
   return absl::OkStatus();
 }
 
-absl::Status PluginEndpoint::Register() {
+absl::Status PluginEndpoint::Connect(grpc::Channel& channel, const std::string& path) {
+  const auto deadline = std::chrono::system_clock::now() + kConnectTimeout;
+  for (grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+       state != GRPC_CHANNEL_READY; state = channel.GetState(/*try_to_connect=*/true)) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
+      struct stat st {};
+      return absl::UnavailableError(
+          lstat(path.c_str(), &st) != 0
+              ? Cat(path, ": ", std::strerror(errno), " (is the kubelet running?)")
+              : Cat(path, ": nothing accepts connections on it"));
+    }
+    {
+      std::lock_guard<std::mutex> lock(call_mu_);
+      if (cancelled_) return absl::CancelledError("shutting down");
+    }
+    if (std::chrono::system_clock::now() >= deadline) {
+      return absl::UnavailableError(Cat(path, ": no connection within ",
+                                        std::chrono::milliseconds(kConnectTimeout).count(),
+                                        " ms"));
+    }
+    channel.WaitForStateChange(state, std::min(deadline, std::chrono::system_clock::now() +
+                                                             kRegisterPoll));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PluginEndpoint::Register(const std::function<void()>& connected) {
   const std::string kubelet_socket = Cat(kubelet_dir_, "/", kKubeletSocketName);
-  auto stub = v1beta1::Registration::NewStub(UnixChannel(kubelet_socket));
+  std::shared_ptr<grpc::Channel> channel = UnixChannel(kubelet_socket);
+  if (absl::Status status = Connect(*channel, kubelet_socket); !status.ok()) {
+    return absl::UnavailableError(Cat("Register: ", status.message()));
+  }
+  if (connected) connected();
+  auto stub = v1beta1::Registration::NewStub(channel);
   v1beta1::RegisterRequest request;
   request.set_version(std::string(kDevicePluginApiVersion));
   request.set_endpoint(options_.resource.socket_name);

@@ -1,5 +1,6 @@
 #include "hailo_device_plugin/supervisor.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -84,8 +85,18 @@ bool Supervisor::WatchDirectory() {
   if (watch_ >= 0 || inotify_fd_ < 0) return false;
   watch_ = inotify_add_watch(inotify_fd_, kubelet_dir_.c_str(),
                              IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM |
-                                 IN_DELETE_SELF | IN_MOVE_SELF);
+                                 IN_DELETE_SELF | IN_MOVE_SELF | IN_OPEN);
+  // Events before this watch are lost, fences included.
+  fences_seen_ = fences_emitted_;
   return watch_ >= 0;
+}
+
+uint64_t Supervisor::EmitFence() {
+  if (watch_ < 0) return 0;
+  int fd = open(kubelet_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  close(fd);
+  return ++fences_emitted_;
 }
 
 void Supervisor::Restart(size_t i, bool reserve) {
@@ -109,11 +120,15 @@ void Supervisor::Step(size_t i) {
     status = endpoint.Serve();
     if (status.ok()) spdlog::info("{}: serving on {}", resource, endpoint.socket_path());
   }
-  if (status.ok() && !state.registered) status = endpoint.Register();
+  uint64_t fence = 0;
+  if (status.ok() && !state.registered) {
+    status = endpoint.Register([&] { fence = EmitFence(); });
+  }
   if (status.ok()) {
     if (!state.registered) {
       state = State{};
       state.registered = true;
+      state.fence = fence;
       registered_[i].store(true);
       registrations_.fetch_add(1);
       spdlog::info("{}: registered with the kubelet", resource);
@@ -142,20 +157,44 @@ void Supervisor::HandleEvents() {
         watch_ = -1;  // The directory itself went away; watch it again later.
         continue;
       }
-      std::string name = event->len > 0 ? event->name : "";
-      if (name == kKubeletSocketName && (event->mask & (IN_CREATE | IN_MOVED_TO))) {
-        // A new kubelet: every endpoint registers again. The first kubelet
-        // we see is a start, not a restart.
-        for (size_t i = 0; i < endpoints_.size(); ++i) Restart(i, /*reserve=*/false);
-        if (registrations_.load() > 0) {
-          spdlog::info("kubelet.sock created: the kubelet restarted; registering again");
-          if (observer_.on_kubelet_restart) observer_.on_kubelet_restart();
-        } else {
-          spdlog::info("kubelet.sock created: registering with the kubelet");
-        }
+      if (event->mask & IN_Q_OVERFLOW) {
+        // Events were lost: assume the worst.
+        fences_seen_ = fences_emitted_;
+        OnNewKubelet();
+        continue;
+      }
+      if (event->len == 0) {
+        // The directory itself was opened: one of our fences, or someone
+        // else's open, which only makes us err towards registering again.
+        if ((event->mask & IN_OPEN) && fences_seen_ < fences_emitted_) ++fences_seen_;
+        continue;
+      }
+      if (event->name == kKubeletSocketName && (event->mask & (IN_CREATE | IN_MOVED_TO))) {
+        OnNewKubelet();
       }
     }
   }
+}
+
+void Supervisor::OnNewKubelet() {
+  // An endpoint whose Register call connected after this event was queued
+  // (its fence is still ahead in the queue) reached this kubelet or a newer
+  // one; every other endpoint registers again. The first kubelet we see is a
+  // start, not a restart.
+  bool current = true;
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    const State& state = states_[i];
+    if (state.registered && state.fence > fences_seen_) continue;
+    current = false;
+    Restart(i, /*reserve=*/false);
+  }
+  if (registrations_.load() == 0) {
+    spdlog::info("kubelet.sock created: registering with the kubelet");
+    return;
+  }
+  spdlog::info("kubelet.sock created: the kubelet restarted; {}",
+               current ? "already registered with it" : "registering again");
+  if (observer_.on_kubelet_restart) observer_.on_kubelet_restart();
 }
 
 std::chrono::milliseconds Supervisor::NextTimeout() const {
@@ -173,13 +212,13 @@ std::chrono::milliseconds Supervisor::NextTimeout() const {
 
 void Supervisor::Loop() {
   while (!stop_.load()) {
-    for (size_t i = 0; i < endpoints_.size() && !stop_.load(); ++i) Step(i);
+    // Watch before registering, so that no later kubelet.sock goes unseen.
     // The directory (re)appeared: retry at once, as if the kubelet had
-    // started; a watch that starts now may also have missed a change.
+    // started.
     if (WatchDirectory()) {
       for (State& state : states_) state.next_attempt = {};
-      continue;
     }
+    for (size_t i = 0; i < endpoints_.size() && !stop_.load(); ++i) Step(i);
     auto timeout = NextTimeout();
     if (watch_ < 0) timeout = std::min(timeout, kUnwatchedCheck);
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};

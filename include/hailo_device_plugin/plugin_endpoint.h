@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,7 +35,11 @@ class PluginEndpoint {
   PluginEndpoint& operator=(const PluginEndpoint&) = delete;
 
   absl::Status Serve();
-  absl::Status Register();
+  // Connects to kubelet.sock, then calls `connected` (if set), then makes the
+  // Register call over that same connection. The Supervisor uses the hook to
+  // mark the point in its inotify queue after which a new kubelet.sock is
+  // newer than the kubelet this call reached.
+  absl::Status Register(const std::function<void()>& connected = {});
   void StopServing();
   // Cancels a Register call in flight (from any thread), so Stop() is prompt
   // even when the kubelet hangs.
@@ -50,6 +55,8 @@ class PluginEndpoint {
 
  private:
   absl::Status CheckAnswers();
+  // Waits until `channel` is connected; fails fast when nothing listens.
+  absl::Status Connect(grpc::Channel& channel, const std::string& path);
   // Register, cancelled when our socket disappears while it waits.
   grpc::Status CallRegister(v1beta1::Registration::Stub& stub, grpc::ClientContext* context,
                             const v1beta1::RegisterRequest& request);

@@ -50,6 +50,8 @@ class Supervisor {
  private:
   struct State {
     bool registered = false;
+    // The fence emitted just before the successful Register call (0: none).
+    uint64_t fence = 0;
     std::chrono::steady_clock::time_point next_attempt{};
     std::chrono::milliseconds backoff{0};
     std::string last_error;
@@ -62,6 +64,12 @@ class Supervisor {
   bool WatchDirectory();
   std::chrono::milliseconds NextTimeout() const;
   void Restart(size_t i, bool reserve);
+  // Queues a fence in the inotify stream (an IN_OPEN of the directory);
+  // returns its number, or 0 when no event can be queued.
+  uint64_t EmitFence();
+  // A new kubelet.sock appeared: re-register the endpoints that may have
+  // registered with an older kubelet.
+  void OnNewKubelet();
 
   const std::string kubelet_dir_;
   std::vector<std::unique_ptr<PluginEndpoint>> endpoints_;
@@ -70,6 +78,11 @@ class Supervisor {
   std::vector<State> states_;
   int inotify_fd_ = -1;
   int watch_ = -1;
+  // Fences emitted, and an upper bound of those already read back from the
+  // queue (other processes opening the directory only raise it, which errs
+  // on the side of registering again).
+  uint64_t fences_emitted_ = 0;
+  uint64_t fences_seen_ = 0;
   const int wake_fd_;
 
   std::atomic<bool> stop_{false};
