@@ -1,14 +1,10 @@
 #include "hailo_device_plugin/device_source.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstdio>
 #include <optional>
 #include <set>
@@ -17,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "hailo_device_plugin/sysfs_parse.h"
+#include "hailo_device_plugin/sysfs_read.h"
 
 namespace hailo_dp {
 namespace {
@@ -27,8 +24,6 @@ using Baseline = std::map<std::string, uint64_t>;
 
 constexpr char kNoDriverReason[] =
     "no driver bound: the device failed to probe (firmware or driver missing?)";
-// Enough for any sysfs attribute (at most a page); caps what garbage costs.
-constexpr size_t kMaxAttributeBytes = 64 * 1024;
 
 // Every class layout, with the attribute that names an entry's PCI address.
 struct ClassLayout {
@@ -40,78 +35,10 @@ constexpr ClassLayout kClassLayouts[] = {
     {"hailo1x", "device_id"},             // hailo1x_pci >= 5.3
 };
 
-std::string Join(std::string_view dir, std::string_view name) {
-  return std::string(dir) + "/" + std::string(name);
-}
-
-std::string_view Basename(std::string_view path) {
-  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  const size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-std::string Message(const absl::Status& status) { return std::string(status.message()); }
-
-absl::Status WithPath(std::string_view path, const absl::Status& status) {
-  return absl::Status(status.code(), std::string(path) + ": " + Message(status));
-}
-
-// At most max_bytes of a file; NotFound when it does not exist. O_NONBLOCK:
-// a FIFO planted where an attribute should be must not hang the scan.
-absl::StatusOr<std::string> ReadFile(const std::string& path,
-                                     size_t max_bytes = kMaxAttributeBytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return absl::ErrnoToStatus(errno, path);
-  std::string content;
-  char buffer[4096];
-  ssize_t n = 0;
-  while (content.size() < max_bytes) {
-    n = ::read(fd, buffer, std::min(sizeof buffer, max_bytes - content.size()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    content.append(buffer, static_cast<size_t>(n));
-  }
-  const int error = errno;
-  ::close(fd);
-  if (n < 0) return absl::ErrnoToStatus(error, path);
-  return content;
-}
-
-// Reads and parses a file; parse errors are prefixed with the path.
-template <typename T, typename Parser>
-absl::StatusOr<T> ReadParsed(const std::string& path, Parser parse) {
-  absl::StatusOr<std::string> text = ReadFile(path);
-  if (!text.ok()) return text.status();
-  absl::StatusOr<T> value = parse(*text);
-  if (!value.ok()) return WithPath(path, value.status());
-  return value;
-}
-
-absl::StatusOr<std::string> ReadLink(const std::string& path) {
-  char target[PATH_MAX];
-  const ssize_t n = ::readlink(path.c_str(), target, sizeof target);
-  if (n < 0) return absl::ErrnoToStatus(errno, path);
-  return std::string(target, static_cast<size_t>(n));
-}
-
-// Sorted names in a directory, without "." and "..".
-absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path) {
-  DIR* dir = ::opendir(path.c_str());
-  if (dir == nullptr) return absl::ErrnoToStatus(errno, path);
-  std::vector<std::string> names;
-  while (const dirent* entry = ::readdir(dir)) {
-    const std::string_view name = entry->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
-  }
-  ::closedir(dir);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 // Records an unreadable or garbage file; its message is also the reason.
 std::string Unreadable(const absl::Status& status, Warnings* warnings) {
-  warnings->push_back(Message(status));
-  return Message(status);
+  warnings->push_back(StatusMessage(status));
+  return StatusMessage(status);
 }
 
 // --- Class devices -----------------------------------------------------------
@@ -129,9 +56,9 @@ using ClassMap = std::map<std::string, ClassEntry>;  // by PCI address
 absl::StatusOr<std::string> EntryAddress(const std::string& entry,
                                          const char* attribute) {
   absl::StatusOr<std::string> address =
-      ReadParsed<std::string>(Join(entry, attribute), ParsePciAddress);
+      ReadParsed<std::string>(PathJoin(entry, attribute), ParsePciAddress);
   if (address.ok()) return address;
-  absl::StatusOr<std::string> link = ReadLink(Join(entry, "device"));
+  absl::StatusOr<std::string> link = ReadLink(PathJoin(entry, "device"));
   absl::StatusOr<std::string> linked =
       link.ok() ? ParsePciAddress(Basename(*link)) : link.status();
   return linked.ok() ? linked : address.status();
@@ -142,15 +69,15 @@ void AddClassEntries(const std::string& sys_root, const ClassLayout& layout,
   const std::string dir = sys_root + "/class/" + layout.class_name;
   absl::StatusOr<std::vector<std::string>> names = ListDir(dir);
   if (absl::IsNotFound(names.status())) return;  // driver not loaded: fine
-  if (!names.ok()) return warnings->push_back(Message(names.status()));
+  if (!names.ok()) return warnings->push_back(StatusMessage(names.status()));
   for (const std::string& name : *names) {
-    const std::string entry = Join(dir, name);
+    const std::string entry = PathJoin(dir, name);
     absl::StatusOr<std::string> address = EntryAddress(entry, layout.address_attribute);
     if (!address.ok()) {
-      warnings->push_back(Message(address.status()) + " (entry ignored)");
+      warnings->push_back(StatusMessage(address.status()) + " (entry ignored)");
       continue;
     }
-    const std::string dev_path = Join(entry, "dev");
+    const std::string dev_path = PathJoin(entry, "dev");
     ClassEntry value{layout.class_name, name, dev_path,
                      ReadParsed<MajorMinor>(dev_path, ParseMajorMinor)};
     auto [it, inserted] = entries->try_emplace(*address, std::move(value));
@@ -174,20 +101,20 @@ struct HailoFunction {
 std::optional<HailoFunction> ProbeFunction(const std::string& dir, Warnings* warnings) {
   absl::StatusOr<std::string> address = ParsePciAddress(Basename(dir));
   absl::StatusOr<uint16_t> vendor =
-      address.ok() ? ReadParsed<uint16_t>(Join(dir, "vendor"), ParseHexId)
+      address.ok() ? ReadParsed<uint16_t>(PathJoin(dir, "vendor"), ParseHexId)
                    : WithPath(dir, address.status());
   if (vendor.ok() && *vendor != kHailoPciVendor) return std::nullopt;
   absl::StatusOr<uint16_t> device =
-      vendor.ok() ? ReadParsed<uint16_t>(Join(dir, "device"), ParseHexId) : vendor;
+      vendor.ok() ? ReadParsed<uint16_t>(PathJoin(dir, "device"), ParseHexId) : vendor;
   if (!device.ok()) {
-    warnings->push_back(Message(device.status()) + " (function skipped)");
+    warnings->push_back(StatusMessage(device.status()) + " (function skipped)");
     return std::nullopt;
   }
   const std::optional<Family> family = FamilyFromPciDeviceId(*device);
   if (!family.has_value()) {
     char id[8];
     std::snprintf(id, sizeof id, "%04x", *device);
-    warnings->push_back(Join(dir, "device") + ": unknown Hailo device ID 0x" + id +
+    warnings->push_back(PathJoin(dir, "device") + ": unknown Hailo device ID 0x" + id +
                         " (function ignored)");
     return std::nullopt;
   }
@@ -198,9 +125,9 @@ std::optional<HailoFunction> ProbeFunction(const std::string& dir, Warnings* war
 void ReadDriverAndNuma(const std::string& sys_root, const std::string& dir,
                        Device* device, Warnings* warnings) {
   std::vector<absl::Status> problems;
-  absl::StatusOr<std::string> driver = ReadLink(Join(dir, "driver"));
+  absl::StatusOr<std::string> driver = ReadLink(PathJoin(dir, "driver"));
   if (driver.ok()) {
-    absl::StatusOr<std::string> module = ReadLink(Join(dir, "driver/module"));
+    absl::StatusOr<std::string> module = ReadLink(PathJoin(dir, "driver/module"));
     device->driver = std::string(Basename(module.ok() ? *module : *driver));
     const std::string path = sys_root + "/module/" + *device->driver + "/version";
     absl::StatusOr<std::string> version = ReadFile(path);
@@ -211,12 +138,12 @@ void ReadDriverAndNuma(const std::string& sys_root, const std::string& dir,
   }
   problems.push_back(driver.status());
   absl::StatusOr<std::optional<int>> numa =
-      ReadParsed<std::optional<int>>(Join(dir, "numa_node"), ParseNumaNode);
+      ReadParsed<std::optional<int>>(PathJoin(dir, "numa_node"), ParseNumaNode);
   if (numa.ok()) device->numa_node = *numa;
   problems.push_back(numa.status());
   for (const absl::Status& status : problems) {
     if (!status.ok() && !absl::IsNotFound(status)) {
-      warnings->push_back(Message(status));
+      warnings->push_back(StatusMessage(status));
     }
   }
 }
@@ -228,7 +155,7 @@ Reason CheckNode(const std::string& node_path, const ClassEntry& entry) {
   struct stat st {};
   if (::stat(node_path.c_str(), &st) != 0) {
     if (errno == ENOENT) return node_path + " is missing";
-    return Message(absl::ErrnoToStatus(errno, node_path));
+    return StatusMessage(absl::ErrnoToStatus(errno, node_path));
   }
   if (!S_ISCHR(st.st_mode)) return node_path + " is not a character device";
   const MajorMinor node{major(st.st_rdev), minor(st.st_rdev)};
@@ -241,7 +168,7 @@ Reason CheckNode(const std::string& node_path, const ClassEntry& entry) {
 }
 
 Reason CheckEnable(const std::string& dir, Warnings* w) {
-  const std::string path = Join(dir, "enable");
+  const std::string path = PathJoin(dir, "enable");
   absl::StatusOr<int64_t> enable = ReadParsed<int64_t>(path, ParseInteger);
   if (absl::IsNotFound(enable.status())) return std::nullopt;
   if (!enable.ok()) return Unreadable(enable.status(), w);
@@ -251,7 +178,7 @@ Reason CheckEnable(const std::string& dir, Warnings* w) {
 
 // Kernels before 5.5 say "Unknown speed", later ones "Unknown".
 Reason CheckLink(const std::string& dir, Warnings* w) {
-  const std::string path = Join(dir, "current_link_speed");
+  const std::string path = PathJoin(dir, "current_link_speed");
   absl::StatusOr<std::string> speed = ReadFile(path);
   if (absl::IsNotFound(speed.status())) return std::nullopt;
   if (!speed.ok()) return Unreadable(speed.status(), w);
@@ -260,7 +187,7 @@ Reason CheckLink(const std::string& dir, Warnings* w) {
 }
 
 Reason CheckConfig(const std::string& dir, Warnings* w) {
-  const std::string path = Join(dir, "config");
+  const std::string path = PathJoin(dir, "config");
   absl::StatusOr<std::string> config = ReadFile(path, 2);
   if (absl::IsNotFound(config.status())) return std::nullopt;
   if (config.ok() && config->size() < 2) {
@@ -273,7 +200,7 @@ Reason CheckConfig(const std::string& dir, Warnings* w) {
 
 // Runs on every scan, whatever else fails, to keep the baseline current.
 Reason CheckAer(const HailoFunction& function, Baseline* baseline, Warnings* w) {
-  const std::string path = Join(function.dir, "aer_dev_fatal");
+  const std::string path = PathJoin(function.dir, "aer_dev_fatal");
   absl::StatusOr<uint64_t> fatal = ReadParsed<uint64_t>(path, ParseAerTotalFatal);
   if (absl::IsNotFound(fatal.status())) return std::nullopt;
   if (!fatal.ok()) return Unreadable(fatal.status(), w);
@@ -299,7 +226,7 @@ std::string JudgeHealth(const HostRoots& roots, const HailoFunction& function,
   } else if (!entry->dev.ok()) {
     reasons.push_back(Unreadable(entry->dev.status(), w));
   } else {
-    reasons.push_back(CheckNode(Join(roots.dev_root, entry->node_name), *entry));
+    reasons.push_back(CheckNode(PathJoin(roots.dev_root, entry->node_name), *entry));
   }
   reasons.push_back(CheckEnable(function.dir, w));
   reasons.push_back(CheckLink(function.dir, w));
@@ -341,11 +268,11 @@ ScanResult DeviceSource::Scan() {
   }
   const std::string pci_dir = roots_.sys_root + "/bus/pci/devices";
   absl::StatusOr<std::vector<std::string>> names = ListDir(pci_dir);
-  if (!names.ok()) result.warnings.push_back(Message(names.status()));
+  if (!names.ok()) result.warnings.push_back(StatusMessage(names.status()));
   std::set<std::string> present;
   for (const std::string& name : names.value_or(std::vector<std::string>())) {
     std::optional<HailoFunction> function =
-        ProbeFunction(Join(pci_dir, name), &result.warnings);
+        ProbeFunction(PathJoin(pci_dir, name), &result.warnings);
     if (!function.has_value()) continue;
     present.insert(function->address);
     result.devices.push_back(

@@ -34,17 +34,16 @@ using testing::Clock;
 using testing::FakeDevice;
 using testing::HealthOf;
 using testing::IdsOf;
+using testing::kA;
+using testing::kB;
+using testing::kIdA;
+using testing::kIdB;
+using testing::kNpu;
 using testing::kWait;
 using testing::Layout;
 using testing::MillisSince;
 using testing::ReportFigure;
 using State = KubeletSim::PluginState;
-
-constexpr char kNpu[] = "hailo.ai/npu";
-constexpr char kA[] = "0000:03:00.0";
-constexpr char kIdA[] = "0000-03-00.0";
-constexpr char kB[] = "0000:04:00.0";
-constexpr char kIdB[] = "0000-04-00.0";
 
 FakeDevice Hailo8(const char* address, uint32_t minor) {
   return FakeDevice{.pci_address = address,

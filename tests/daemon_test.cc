@@ -49,25 +49,24 @@ using testing::FakeDevice;
 using testing::FakeHostTree;
 using testing::HealthOf;
 using testing::IdsOf;
+using testing::kA;
+using testing::kB;
+using testing::kC;
+using testing::kD;
+using testing::kIdA;
+using testing::kIdB;
+using testing::kIdC;
+using testing::kIdD;
+using testing::kNpu;
 using testing::kWait;
 using testing::Layout;
 using testing::MillisSince;
 using testing::ReportFigure;
 using State = KubeletSim::PluginState;
 
-constexpr char kNpu[] = "hailo.ai/npu";
 constexpr char kHailo8Resource[] = "hailo.ai/hailo8";
 constexpr char kHailo10hResource[] = "hailo.ai/hailo10h";
 
-// Addresses and their device IDs.
-constexpr char kA[] = "0000:03:00.0";
-constexpr char kIdA[] = "0000-03-00.0";
-constexpr char kB[] = "0000:04:00.0";
-constexpr char kIdB[] = "0000-04-00.0";
-constexpr char kC[] = "0001:01:00.0";  // a non-zero domain, as on a Raspberry Pi 5
-constexpr char kIdC[] = "0001-01-00.0";
-constexpr char kD[] = "0000:05:00.0";
-constexpr char kIdD[] = "0000-05-00.0";
 constexpr uint32_t kHailoPciMajor = 510;
 
 FakeDevice Hailo8(const char* address, uint32_t minor, std::optional<int> numa = 0) {
@@ -239,6 +238,17 @@ class DaemonTest : public ::testing::Test {
     });
   }
 
+  // Hailo-8 cards at kA and kB, the kubelet (checking the CDI spec on every
+  // list) and the daemon, with both devices listed Healthy.
+  void StartTwoHailo8Listed() {
+    tree_.AddDevice(Hailo8(kA, 0));
+    tree_.AddDevice(Hailo8(kB, 1));
+    StartSim();
+    CheckSpecOnEveryList();
+    StartDaemon(MakeConfig());
+    ASSERT_TRUE(WaitListed(kNpu, {kIdA, kIdB}));
+  }
+
   // Waits until `resource` is registered (at least `registrations` times),
   // streaming, and its last list holds exactly `ids`, all Healthy.
   bool WaitListed(const std::string& resource, std::vector<std::string> ids,
@@ -347,12 +357,7 @@ TEST_F(DaemonTest, AnswersOptionsAndListOnItsSocketToAnyClient) {
 // --- Hot-plug, driven by inotify on the dev root ------------------------------
 
 TEST_F(DaemonTest, VanishedNodeTurnsUnhealthyAndItsReturnHealthy) {
-  tree_.AddDevice(Hailo8(kA, 0));
-  tree_.AddDevice(Hailo8(kB, 1));
-  StartSim();
-  CheckSpecOnEveryList();
-  StartDaemon(MakeConfig());
-  ASSERT_TRUE(WaitListed(kNpu, {kIdA, kIdB}));
+  ASSERT_NO_FATAL_FAILURE(StartTwoHailo8Listed());
 
   auto unplug = Clock::now();
   tree_.RemoveNode(kA);
@@ -378,12 +383,7 @@ TEST_F(DaemonTest, VanishedNodeTurnsUnhealthyAndItsReturnHealthy) {
 }
 
 TEST_F(DaemonTest, RemovedPciFunctionLeavesTheList) {
-  tree_.AddDevice(Hailo8(kA, 0));
-  tree_.AddDevice(Hailo8(kB, 1));
-  StartSim();
-  CheckSpecOnEveryList();
-  StartDaemon(MakeConfig());
-  ASSERT_TRUE(WaitListed(kNpu, {kIdA, kIdB}));
+  ASSERT_NO_FATAL_FAILURE(StartTwoHailo8Listed());
 
   auto unplug = Clock::now();
   tree_.RemovePciFunction(kB);
@@ -732,12 +732,7 @@ TEST_F(DaemonTest, RegistersWhenTheKubeletDirectoryAppearsLater) {
 }
 
 TEST_F(DaemonTest, ReRegistersAndResendsTheListAfterAKubeletRestart) {
-  tree_.AddDevice(Hailo8(kA, 0));
-  tree_.AddDevice(Hailo8(kB, 1));
-  StartSim();
-  CheckSpecOnEveryList();
-  StartDaemon(MakeConfig());
-  ASSERT_TRUE(WaitListed(kNpu, {kIdA, kIdB}));
+  ASSERT_NO_FATAL_FAILURE(StartTwoHailo8Listed());
 
   auto restart = Clock::now();
   absl::Status status = sim_.Restart();

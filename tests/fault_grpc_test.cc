@@ -26,19 +26,20 @@ using testing::FaultTest;
 using testing::Hailo10HAt;
 using testing::Hailo8At;
 using testing::HealthOf;
+using testing::kA;
+using testing::kB;
+using testing::kC;
+using testing::kD;
 using testing::kFaultWait;
+using testing::kIdA;
+using testing::kIdB;
+using testing::kIdC;
+using testing::kIdD;
+using testing::kNpu;
 using testing::kSanitized;
 using testing::MillisSince;
 using testing::ReportFigure;
 
-constexpr char kA[] = "0000:03:00.0";
-constexpr char kIdA[] = "0000-03-00.0";
-constexpr char kB[] = "0000:04:00.0";
-constexpr char kIdB[] = "0000-04-00.0";
-constexpr char kC[] = "0001:01:00.0";
-constexpr char kIdC[] = "0001-01-00.0";
-constexpr char kD[] = "0000:05:00.0";
-constexpr char kIdD[] = "0000-05-00.0";
 constexpr size_t kMaxMessage = 1024;
 
 class FaultGrpcTest : public FaultTest {

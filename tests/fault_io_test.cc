@@ -40,21 +40,20 @@ using testing::Hailo10HAt;
 using testing::Hailo8At;
 using testing::HealthOf;
 using testing::IdsOf;
+using testing::kA;
+using testing::kB;
+using testing::kC;
+using testing::kD;
 using testing::kFaultWait;
+using testing::kIdA;
+using testing::kIdB;
+using testing::kIdC;
 using testing::kNpu;
 using testing::Layout;
 using testing::MillisSince;
 using testing::ReadWholeFile;
 using testing::ReportFigure;
 using testing::SortedIds;
-
-constexpr char kA[] = "0000:03:00.0";
-constexpr char kIdA[] = "0000-03-00.0";
-constexpr char kB[] = "0000:04:00.0";
-constexpr char kIdB[] = "0000-04-00.0";
-constexpr char kC[] = "0001:01:00.0";
-constexpr char kIdC[] = "0001-01-00.0";
-constexpr char kD[] = "0000:05:00.0";
 
 class FaultIoTest : public FaultTest {
  protected:

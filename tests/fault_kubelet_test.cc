@@ -25,18 +25,17 @@ using testing::Clock;
 using testing::FaultTest;
 using testing::Hailo10HAt;
 using testing::Hailo8At;
+using testing::kA;
+using testing::kB;
+using testing::kC;
 using testing::kFaultWait;
+using testing::kIdA;
+using testing::kIdB;
+using testing::kIdC;
 using testing::kNpu;
 using testing::MillisSince;
 using testing::ReportFigure;
 using testing::SortedIds;
-
-constexpr char kA[] = "0000:03:00.0";
-constexpr char kIdA[] = "0000-03-00.0";
-constexpr char kB[] = "0000:04:00.0";
-constexpr char kIdB[] = "0000-04-00.0";
-constexpr char kC[] = "0001:01:00.0";
-constexpr char kIdC[] = "0001-01-00.0";
 
 double Percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;

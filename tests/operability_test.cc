@@ -175,8 +175,13 @@ std::string ReadAll(const std::string& path) {
 }
 
 TEST(NfdFeaturesTest, LabelsForMixedAndEmptyNodes) {
-  Device h8{.id = "0000-01-00.0", .pci_address = "0000:01:00.0", .family = Family::kHailo8,
-            .driver = "hailo_pci", .driver_version = "4.23.0", .healthy = true};
+  Device h8;
+  h8.id = "0000-01-00.0";
+  h8.pci_address = "0000:01:00.0";
+  h8.family = Family::kHailo8;
+  h8.driver = "hailo_pci";
+  h8.driver_version = "4.23.0";
+  h8.healthy = true;
   Device h10 = h8;
   h10.id = "0001-01-00.0";
   h10.family = Family::kHailo10H;

@@ -36,6 +36,18 @@ namespace hailo_dp::testing {
 
 using Clock = std::chrono::steady_clock;
 
+// The PCI addresses the daemon tests put devices at, their device IDs, and
+// the default resource.
+inline constexpr char kA[] = "0000:03:00.0";
+inline constexpr char kIdA[] = "0000-03-00.0";
+inline constexpr char kB[] = "0000:04:00.0";
+inline constexpr char kIdB[] = "0000-04-00.0";
+inline constexpr char kC[] = "0001:01:00.0";  // a non-zero domain, as on a Raspberry Pi 5
+inline constexpr char kIdC[] = "0001-01-00.0";
+inline constexpr char kD[] = "0000:05:00.0";
+inline constexpr char kIdD[] = "0000-05-00.0";
+inline constexpr char kNpu[] = "hailo.ai/npu";
+
 // Generous liveness bound of every wait in these tests.
 inline constexpr std::chrono::milliseconds kWait{5000};
 

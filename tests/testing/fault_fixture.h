@@ -50,8 +50,6 @@ inline constexpr bool kSanitized = false;
 // under sanitizers on a shared 2-core machine too.
 inline constexpr std::chrono::milliseconds kFaultWait{kSanitized ? 30000 : 10000};
 
-inline constexpr char kNpu[] = "hailo.ai/npu";
-
 inline FakeDevice Hailo8At(const std::string& address, uint32_t minor) {
   return FakeDevice{.pci_address = address,
                     .family = Family::kHailo8,
