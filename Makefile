@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test test-unit test-asan test-tsan demo bench fuzz clean
+.PHONY: help deps build test test-unit test-asan test-tsan demo bench fuzz format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-24s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,9 @@ demo: ## Run the daemon against a simulated node and kubelet (no cluster, no car
 	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target hailo-device-plugin kubelet-sim
 	@scripts/demo.sh $(BUILD_DIR)
+
+format: ## Rewrite every C++ file as clang-format (.clang-format) writes it
+	find src include tests tools bench fuzz -name '*.cc' -o -name '*.h' | xargs clang-format -i
 
 clean: ## Remove the build directories
 	rm -rf build build-asan build-tsan build-fuzz build-bench

@@ -24,7 +24,9 @@ std::string PciAddress(int i) {
 
 }  // namespace
 
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double Ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 void RegistrationTracker::OnEvent(const kubelet_sim::KubeletSim::Event& event) {
   using Kind = kubelet_sim::KubeletSim::Event::Kind;
@@ -47,10 +49,11 @@ int RegistrationTracker::registrations() const {
 }
 
 bool RegistrationTracker::Wait(int after, std::chrono::milliseconds timeout,
-                               Clock::time_point* registered, Clock::time_point* first_list,
-                               size_t* devices) const {
+                               Clock::time_point* registered,
+                               Clock::time_point* first_list, size_t* devices) const {
   std::unique_lock<std::mutex> lock(mu_);
-  bool ok = cv_.wait_for(lock, timeout, [&] { return registrations_ > after && have_list_; });
+  bool ok =
+      cv_.wait_for(lock, timeout, [&] { return registrations_ > after && have_list_; });
   if (!ok) return false;
   *registered = registered_at_;
   *first_list = first_list_at_;
@@ -70,8 +73,11 @@ absl::Status Bench::BuildHost(const std::string& host, int devices) const {
   for (int i = 0; i < devices; ++i) {
     std::chrono::nanoseconds wall{};
     int rc = RunCommand({"/bin/bash", options_.source_dir + "/scripts/fake-node.sh", host,
-                         std::to_string(i), PciAddress(i)}, &wall);
-    if (rc != 0) return absl::InternalError("scripts/fake-node.sh failed (root is needed for mknod)");
+                         std::to_string(i), PciAddress(i)},
+                        &wall);
+    if (rc != 0)
+      return absl::InternalError(
+          "scripts/fake-node.sh failed (root is needed for mknod)");
   }
   return absl::OkStatus();
 }
@@ -85,14 +91,26 @@ absl::Status Bench::Setup() {
   return sim_->Start();
 }
 
-std::unique_ptr<DaemonProcess> Bench::NewDaemon(const std::string& host, const std::string& name,
+std::unique_ptr<DaemonProcess> Bench::NewDaemon(const std::string& host,
+                                                const std::string& name,
                                                 const std::string& config) const {
   const std::string cdi = options_.work_dir + "/cdi-" + name;
   std::filesystem::create_directories(cdi);
-  std::vector<std::string> args{"serve", "--sys-root", host + "/sys", "--dev-root", host + "/dev",
-                                "--kubelet-dir", kubelet_dir_, "--cdi-dir", cdi,
-                                "--http-address", options_.http_address,
-                                "--rescan-interval", "30s", "--log-level", "warn"};
+  std::vector<std::string> args{"serve",
+                                "--sys-root",
+                                host + "/sys",
+                                "--dev-root",
+                                host + "/dev",
+                                "--kubelet-dir",
+                                kubelet_dir_,
+                                "--cdi-dir",
+                                cdi,
+                                "--http-address",
+                                options_.http_address,
+                                "--rescan-interval",
+                                "30s",
+                                "--log-level",
+                                "warn"};
   if (!config.empty()) args.insert(args.end(), {"--config", config});
   return std::make_unique<DaemonProcess>(options_.binary, args,
                                          options_.work_dir + "/daemon-" + name + ".log");
@@ -105,8 +123,8 @@ absl::Status Bench::StartAndRegister(DaemonProcess& daemon, size_t devices,
   Clock::time_point registered, listed;
   size_t seen = 0;
   if (!tracker_.Wait(before, kWait, &registered, &listed, &seen)) {
-    return absl::DeadlineExceededError("daemon did not register within 10 s (see its log in " +
-                                       options_.work_dir + ")");
+    return absl::DeadlineExceededError(
+        "daemon did not register within 10 s (see its log in " + options_.work_dir + ")");
   }
   if (seen != devices) {
     return absl::FailedPreconditionError("first list has " + std::to_string(seen) +
@@ -128,10 +146,10 @@ absl::Status Bench::MeasureStart() {
     daemon->Stop();
   }
   Summary r = Summarize(registered), l = Summarize(listed);
-  report_->Add({"start (fork+exec → kubelet side)", "start → registered", "ms", r.n, r.p50, r.p99,
-                "< 50 ms", r.p50 < 50, "~510 ms"});
-  report_->Add({"start (fork+exec → kubelet side)", "start → first device list", "ms", l.n, l.p50,
-                l.p99, "", std::nullopt, ""});
+  report_->Add({"start (fork+exec → kubelet side)", "start → registered", "ms", r.n,
+                r.p50, r.p99, "< 50 ms", r.p50 < 50, "~510 ms"});
+  report_->Add({"start (fork+exec → kubelet side)", "start → first device list", "ms",
+                l.n, l.p50, l.p99, "", std::nullopt, ""});
   return absl::OkStatus();
 }
 
@@ -141,11 +159,12 @@ void Bench::AddMemory(const std::string& when) {
   const std::string group = "memory and threads, " + when;
   report_->Add({group, "idle RSS (VmRSS)", "MiB", 1, st.rss_mib, std::nullopt, "≤ 6 MiB",
                 st.rss_mib <= 6.0, "~11 MiB"});
-  report_->Add({group, "  of which private (RssAnon)", "MiB", 1, st.anon_mib, std::nullopt, "",
-                std::nullopt, ""});
+  report_->Add({group, "  of which private (RssAnon)", "MiB", 1, st.anon_mib,
+                std::nullopt, "", std::nullopt, ""});
   report_->Add({group, "  of which code/data mapped (RssFile)", "MiB", 1, st.file_mib,
                 std::nullopt, "", std::nullopt, ""});
-  report_->Add({group, "threads", "", 1, double(st.threads), std::nullopt, "", std::nullopt, ""});
+  report_->Add(
+      {group, "threads", "", 1, double(st.threads), std::nullopt, "", std::nullopt, ""});
   report_->SetInfo("vmhwm_mib " + when, st.hwm_mib);
 }
 
@@ -182,7 +201,8 @@ absl::Status Bench::MeasureHotplug() {
   for (int i = 0; i < options_.hotplug_cycles; ++i) {
     Clock::time_point seen;
     auto t0 = Clock::now();
-    if (unlink(node.c_str()) != 0) return absl::InternalError(node + ": " + std::strerror(errno));
+    if (unlink(node.c_str()) != 0)
+      return absl::InternalError(node + ": " + std::strerror(errno));
     if (absl::Status s = WaitHealth(kDeviceId, "Unhealthy", &seen); !s.ok()) return s;
     unplug.push_back(Ms(seen - t0));
     t0 = Clock::now();
@@ -195,8 +215,10 @@ absl::Status Bench::MeasureHotplug() {
   Summary u = Summarize(unplug), r = Summarize(replug);
   const std::string group = "hot-plug (/dev node removed, re-created)";
   report_->Add({group, "unplug → Unhealthy at the kubelet", "ms", u.n, u.p50, u.p99,
-                "< 100 ms p99", u.p99 < 100, "32 s median, up to 90 s; a vanished node alone: never"});
-  report_->Add({group, "replug → Healthy at the kubelet", "ms", r.n, r.p50, r.p99, "", std::nullopt, ""});
+                "< 100 ms p99", u.p99 < 100,
+                "32 s median, up to 90 s; a vanished node alone: never"});
+  report_->Add({group, "replug → Healthy at the kubelet", "ms", r.n, r.p50, r.p99, "",
+                std::nullopt, ""});
   return absl::OkStatus();
 }
 
@@ -210,7 +232,8 @@ absl::Status Bench::MeasureRestart() {
     Clock::time_point r, l;
     size_t devices = 0;
     if (!tracker_.Wait(before, kWait, &r, &l, &devices)) {
-      return absl::DeadlineExceededError("not re-registered within 10 s of a kubelet restart");
+      return absl::DeadlineExceededError(
+          "not re-registered within 10 s of a kubelet restart");
     }
     registered.push_back(Ms(r - t0));
     listed.push_back(Ms(l - t0));
@@ -221,7 +244,8 @@ absl::Status Bench::MeasureRestart() {
                 std::nullopt, ""});
   report_->Add({group, "restart → re-registered", "ms", r.n, r.p50, r.p99, "< 100 ms p99",
                 r.p99 < 100, "~510 ms"});
-  report_->Add({group, "restart → device list resent", "ms", l.n, l.p50, l.p99, "", std::nullopt, ""});
+  report_->Add({group, "restart → device list resent", "ms", l.n, l.p50, l.p99, "",
+                std::nullopt, ""});
   return absl::OkStatus();
 }
 

@@ -68,7 +68,8 @@ class Bench {
   absl::Status MeasureScale();
 
  private:
-  std::unique_ptr<DaemonProcess> NewDaemon(const std::string& host, const std::string& name,
+  std::unique_ptr<DaemonProcess> NewDaemon(const std::string& host,
+                                           const std::string& name,
                                            const std::string& config) const;
   // Starts `daemon` and waits for its registration with `devices` devices.
   absl::Status StartAndRegister(DaemonProcess& daemon, size_t devices,

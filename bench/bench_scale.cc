@@ -52,8 +52,10 @@ absl::Status Bench::MeasureRpc() {
   if (!pref.ok()) return pref.status();
   Summary a = Summarize(*alloc), p = Summarize(*pref);
   const std::string group = "RPC round trips (one channel, 1 device)";
-  report_->Add({group, "Allocate", "µs", a.n, a.p50, a.p99, "< 500 µs p99", a.p99 < 500, "p99 ~570 µs"});
-  report_->Add({group, "GetPreferredAllocation", "µs", p.n, p.p50, p.p99, "", std::nullopt, ""});
+  report_->Add({group, "Allocate", "µs", a.n, a.p50, a.p99, "< 500 µs p99", a.p99 < 500,
+                "p99 ~570 µs"});
+  report_->Add(
+      {group, "GetPreferredAllocation", "µs", p.n, p.p50, p.p99, "", std::nullopt, ""});
   return absl::OkStatus();
 }
 
@@ -67,10 +69,12 @@ absl::Status Bench::MeasureIdle() {
   if (absl::Status s = main_->Stats(&after); !s.ok()) return s;
   const double per_minute = (after.cpu_ms - before.cpu_ms) * 60.0 / options_.idle_seconds;
   const std::string group = "idle window";
-  report_->Add({group, "idle CPU (" + std::to_string(options_.idle_seconds) + " s window) per minute",
-                "ms", 1, per_minute, std::nullopt, "≤ 5 ms/min", per_minute <= 5.0, "~2 ms/min"});
-  report_->Add({group, "idle RSS after the idle window", "MiB", 1, after.rss_mib, std::nullopt,
-                "≤ 6 MiB", after.rss_mib <= 6.0, "~11 MiB"});
+  report_->Add(
+      {group,
+       "idle CPU (" + std::to_string(options_.idle_seconds) + " s window) per minute",
+       "ms", 1, per_minute, std::nullopt, "≤ 5 ms/min", per_minute <= 5.0, "~2 ms/min"});
+  report_->Add({group, "idle RSS after the idle window", "MiB", 1, after.rss_mib,
+                std::nullopt, "≤ 6 MiB", after.rss_mib <= 6.0, "~11 MiB"});
   report_->Add({group, "CPU used by start + all runs above", "ms", 1, before.cpu_ms,
                 std::nullopt, "", std::nullopt, ""});
   report_->SetInfo("clock_ticks_per_second", sysconf(_SC_CLK_TCK));
@@ -88,7 +92,8 @@ void Bench::MeasureCdiWrite(const std::string& host) {
   for (int i = 0; i < 10; ++i) {
     std::chrono::nanoseconds wall{};
     int rc = RunCommand({options_.binary, "cdi", "generate", "--sys-root", host + "/sys",
-                         "--dev-root", host + "/dev", "--output", out_dir + "/spec.json"}, &wall);
+                         "--dev-root", host + "/dev", "--output", out_dir + "/spec.json"},
+                        &wall);
     if (rc == 0) cli.push_back(Ms(wall));
   }
   hailo_dp::DeviceSource source(hailo_dp::HostRoots{host + "/sys", host + "/dev"});
@@ -100,10 +105,10 @@ void Bench::MeasureCdiWrite(const std::string& host) {
     if (writer.Update(devices).ok()) direct.push_back(Ms(Clock::now() - t0));
   }
   Summary c = Summarize(cli), d = Summarize(direct);
-  report_->Add({group, n + " devices: `cdi generate` (process, wall)", "ms", c.n, c.p50, c.p99, "",
-                std::nullopt, ""});
-  report_->Add({group, n + " devices: CdiWriter::Update (build+fsync+rename)", "ms", d.n, d.p50,
-                d.p99, "", std::nullopt, ""});
+  report_->Add({group, n + " devices: `cdi generate` (process, wall)", "ms", c.n, c.p50,
+                c.p99, "", std::nullopt, ""});
+  report_->Add({group, n + " devices: CdiWriter::Update (build+fsync+rename)", "ms", d.n,
+                d.p50, d.p99, "", std::nullopt, ""});
   report_->SetInfo("cdi_spec_bytes_" + n, std::filesystem::file_size(writer.path()));
 }
 
@@ -115,8 +120,9 @@ absl::Status Bench::ScaleRun(int devices, int replicas, const std::string& host)
                           << ", flavour: direct}\n";
   }
   const size_t ids = size_t(devices) * size_t(replicas);
-  const std::string label = replicas > 1 ? std::to_string(devices) + "×" + std::to_string(replicas) +
-                                               " = " + std::to_string(ids) + " IDs"
+  const std::string label = replicas > 1 ? std::to_string(devices) + "×" +
+                                               std::to_string(replicas) + " = " +
+                                               std::to_string(ids) + " IDs"
                                          : std::to_string(devices) + " devices";
   auto daemon = NewDaemon(host, "scale-" + std::to_string(ids), config);
   double r = 0, l = 0;
@@ -126,8 +132,8 @@ absl::Status Bench::ScaleRun(int devices, int replicas, const std::string& host)
   for (const auto& d : state->devices) *list.add_devices() = d;
   const double bytes = double(list.ByteSizeLong());
   const std::string group = "scale";
-  report_->Add({group, label + ": start → first device list", "ms", 1, l, std::nullopt, "",
-                std::nullopt, ""});
+  report_->Add({group, label + ": start → first device list", "ms", 1, l, std::nullopt,
+                "", std::nullopt, ""});
   report_->Add({group, label + ": ListAndWatch message", "bytes", 1, bytes, std::nullopt,
                 "< 4 MiB", bytes < 4.0 * 1024 * 1024, ""});
   PluginClient client(kubelet_dir_ + "/hailo.sock");
@@ -136,20 +142,24 @@ absl::Status Bench::ScaleRun(int devices, int replicas, const std::string& host)
   auto alloc = Time(1000, [&] { return client.Allocate(pick); });
   if (!alloc.ok()) return alloc.status();
   Summary a = Summarize(*alloc);
-  report_->Add({group, label + ": Allocate of 16 IDs", "µs", a.n, a.p50, a.p99, "", std::nullopt, ""});
+  report_->Add({group, label + ": Allocate of 16 IDs", "µs", a.n, a.p50, a.p99, "",
+                std::nullopt, ""});
   ProcStats st;
   if (daemon->Stats(&st).ok()) {
-    report_->Add({group, label + ": RSS", "MiB", 1, st.rss_mib, std::nullopt, "", std::nullopt, ""});
+    report_->Add({group, label + ": RSS", "MiB", 1, st.rss_mib, std::nullopt, "",
+                  std::nullopt, ""});
   }
   daemon->Stop();
   return absl::OkStatus();
 }
 
 absl::Status Bench::MeasureScale() {
-  const std::string host = options_.work_dir + "/host" + std::to_string(options_.scale_devices);
+  const std::string host =
+      options_.work_dir + "/host" + std::to_string(options_.scale_devices);
   if (absl::Status s = BuildHost(host, options_.scale_devices); !s.ok()) return s;
   if (absl::Status s = ScaleRun(options_.scale_devices, 1, host); !s.ok()) return s;
-  if (absl::Status s = ScaleRun(options_.scale_devices, options_.scale_replicas, host); !s.ok()) {
+  if (absl::Status s = ScaleRun(options_.scale_devices, options_.scale_replicas, host);
+      !s.ok()) {
     return s;
   }
   MeasureCdiWrite(host);

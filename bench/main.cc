@@ -4,11 +4,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 
 #include "bench.h"
 #include "hailo_device_plugin/logging.h"
@@ -20,10 +19,14 @@ using hdp_bench::Bench;
 absl::Status RunAll(Bench& bench) {
   using Step = absl::Status (Bench::*)();
   const std::pair<const char*, Step> steps[] = {
-      {"setup", &Bench::Setup},           {"start", &Bench::MeasureStart},
-      {"main daemon", &Bench::StartMain}, {"hot-plug", &Bench::MeasureHotplug},
-      {"kubelet restart", &Bench::MeasureRestart}, {"rpc", &Bench::MeasureRpc},
-      {"idle", &Bench::MeasureIdle},     {"scale", &Bench::MeasureScale}};
+      {"setup", &Bench::Setup},
+      {"start", &Bench::MeasureStart},
+      {"main daemon", &Bench::StartMain},
+      {"hot-plug", &Bench::MeasureHotplug},
+      {"kubelet restart", &Bench::MeasureRestart},
+      {"rpc", &Bench::MeasureRpc},
+      {"idle", &Bench::MeasureIdle},
+      {"scale", &Bench::MeasureScale}};
   for (const auto& [name, step] : steps) {
     std::cerr << "hdp-bench: " << name << "...\n";
     if (absl::Status s = (bench.*step)(); !s.ok()) {
@@ -42,15 +45,19 @@ int main(int argc, char** argv) {
   o.http_address = "127.0.0.1:0";
   std::string json_path;
   bool keep = false;
-  CLI::App app{"Benchmark of hailo-device-plugin against the kubelet simulator", "hdp-bench"};
+  CLI::App app{"Benchmark of hailo-device-plugin against the kubelet simulator",
+               "hdp-bench"};
   app.add_option("--binary", o.binary, "daemon executable")->capture_default_str();
-  app.add_option("--idle-seconds", o.idle_seconds, "idle CPU window")->capture_default_str();
+  app.add_option("--idle-seconds", o.idle_seconds, "idle CPU window")
+      ->capture_default_str();
   app.add_option("--starts", o.starts, "daemon starts")->capture_default_str();
-  app.add_option("--cycles", o.hotplug_cycles, "unplug/replug cycles")->capture_default_str();
+  app.add_option("--cycles", o.hotplug_cycles, "unplug/replug cycles")
+      ->capture_default_str();
   app.add_option("--restarts", o.restarts, "kubelet restarts")->capture_default_str();
   app.add_option("--calls", o.rpc_calls, "Allocate and GetPreferredAllocation calls each")
       ->capture_default_str();
-  app.add_option("--http-address", o.http_address, "the daemon's --http-address (\"\": off)")
+  app.add_option("--http-address", o.http_address,
+                 "the daemon's --http-address (\"\": off)")
       ->capture_default_str();
   app.add_option("--json", json_path, "also write the figures here as JSON");
   app.add_flag("--keep", keep, "keep the temp directory (daemon logs)");

@@ -1,8 +1,8 @@
 #include "plugin_client.h"
 
-#include <chrono>
-
 #include <grpcpp/grpcpp.h>
+
+#include <chrono>
 
 namespace hdp_bench {
 namespace {
@@ -23,7 +23,8 @@ PluginClient::PluginClient(const std::string& socket_path) {
 }
 
 absl::Status PluginClient::Connect(int timeout_ms) {
-  auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto deadline =
+      std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms);
   if (!channel_->WaitForConnected(deadline)) {
     return absl::DeadlineExceededError("plugin socket: not connected");
   }
@@ -42,7 +43,8 @@ absl::Status PluginClient::Allocate(const std::vector<std::string>& ids) {
   return FromGrpc(stub_->Allocate(&context, allocate_, &response));
 }
 
-absl::Status PluginClient::Preferred(const std::vector<std::string>& available, int size) {
+absl::Status PluginClient::Preferred(const std::vector<std::string>& available,
+                                     int size) {
   if (available != preferred_ids_ || preferred_.container_requests_size() == 0 ||
       preferred_.container_requests(0).allocation_size() != size) {
     preferred_ids_ = available;

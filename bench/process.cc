@@ -39,7 +39,9 @@ int DecodeStatus(int status) {
 
 DaemonProcess::DaemonProcess(std::string binary, std::vector<std::string> args,
                              std::string log_path)
-    : binary_(std::move(binary)), args_(std::move(args)), log_path_(std::move(log_path)) {}
+    : binary_(std::move(binary)),
+      args_(std::move(args)),
+      log_path_(std::move(log_path)) {}
 
 DaemonProcess::~DaemonProcess() { Stop(); }
 
@@ -89,7 +91,8 @@ absl::Status DaemonProcess::Stats(ProcStats* out) const {
     if (key == "Threads:") out->threads = static_cast<int>(value);
   }
   std::ifstream stat(dir + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::string text((std::istreambuf_iterator<char>(stat)),
+                   std::istreambuf_iterator<char>());
   // Fields after the command name, which may hold spaces: it ends at the last ')'.
   size_t close = text.rfind(')');
   if (close == std::string::npos) return absl::DataLossError(dir + "/stat: unreadable");

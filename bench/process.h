@@ -17,12 +17,12 @@
 namespace hdp_bench {
 
 struct ProcStats {
-  double rss_mib = 0;    // VmRSS
-  double hwm_mib = 0;    // VmHWM (peak RSS)
-  double anon_mib = 0;   // RssAnon: private memory (heap, stacks)
-  double file_mib = 0;   // RssFile: mapped code and data of the binary and libraries
-  int threads = 0;       // Threads
-  double cpu_ms = 0;     // utime + stime
+  double rss_mib = 0;   // VmRSS
+  double hwm_mib = 0;   // VmHWM (peak RSS)
+  double anon_mib = 0;  // RssAnon: private memory (heap, stacks)
+  double file_mib = 0;  // RssFile: mapped code and data of the binary and libraries
+  int threads = 0;      // Threads
+  double cpu_ms = 0;    // utime + stime
 };
 
 class DaemonProcess {

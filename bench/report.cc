@@ -67,7 +67,8 @@ std::string Report::Table() const {
   const size_t w[] = {50, 9, 9, 5, 6, 14, 4};
   std::string out;
   auto line = [&](const std::vector<std::string>& cells) {
-    for (size_t i = 0; i < cells.size(); ++i) out += Pad(cells[i], w[i]) + (i + 1 < cells.size() ? " " : "");
+    for (size_t i = 0; i < cells.size(); ++i)
+      out += Pad(cells[i], w[i]) + (i + 1 < cells.size() ? " " : "");
     out += "\n";
   };
   std::string group;
@@ -75,7 +76,8 @@ std::string Report::Table() const {
   for (const Row& r : rows_) {
     if (r.group != group) {
       group = r.group;
-      out += "-- " + group + " " + std::string(std::max<size_t>(4, 96 - group.size()), '-') + "\n";
+      out += "-- " + group + " " +
+             std::string(std::max<size_t>(4, 96 - group.size()), '-') + "\n";
     }
     line({r.name, Fmt(r.value), r.p99 ? Fmt(*r.p99) : "", r.unit, std::to_string(r.n),
           r.target, r.ok ? (*r.ok ? "✓" : "✗ MISS") : ""});
@@ -87,8 +89,11 @@ std::string Report::Table() const {
 nlohmann::json Report::Json() const {
   nlohmann::json rows = nlohmann::json::array();
   for (const Row& r : rows_) {
-    nlohmann::json j{{"group", r.group}, {"name", r.name}, {"unit", r.unit},
-                     {"n", r.n},         {"value", r.value}};
+    nlohmann::json j{{"group", r.group},
+                     {"name", r.name},
+                     {"unit", r.unit},
+                     {"n", r.n},
+                     {"value", r.value}};
     if (r.p99) j["p99"] = *r.p99;
     if (!r.target.empty()) j["target"] = r.target;
     if (r.ok) j["ok"] = *r.ok;

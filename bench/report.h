@@ -2,11 +2,10 @@
 // JSON file. Pure; not thread-safe.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace hdp_bench {
 
@@ -34,7 +33,9 @@ struct Row {
 class Report {
  public:
   void Add(Row row) { rows_.push_back(std::move(row)); }
-  void SetInfo(const std::string& key, nlohmann::json value) { info_[key] = std::move(value); }
+  void SetInfo(const std::string& key, nlohmann::json value) {
+    info_[key] = std::move(value);
+  }
   const std::vector<Row>& rows() const { return rows_; }
 
   std::string Table() const;

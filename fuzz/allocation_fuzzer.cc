@@ -48,14 +48,15 @@ hailo_dp::SharingMap Sharing() {
 }
 
 const std::vector<AdvertisedDevice>& Advertised() {
-  static const auto* advertised = new std::vector<AdvertisedDevice>(hailo_dp::AdvertiseDevices(
-      {MakeDevice("0000:03:00.0", Family::kHailo8, 0, true, "hailo0"),
-       MakeDevice("0000:04:00.0", Family::kHailo8, 0, true, "hailo1"),
-       MakeDevice("0000:81:00.0", Family::kHailo10H, 1, true, "hailo2"),
-       MakeDevice("0000:82:00.0", Family::kHailo10H, 1, true, "hailo3"),
-       MakeDevice("0001:01:00.0", Family::kHailo15L, std::nullopt, false, "hailo4"),
-       MakeDevice("0001:02:00.0", Family::kHailo12L, std::nullopt, true, "hailo5")},
-      Sharing()));
+  static const auto* advertised =
+      new std::vector<AdvertisedDevice>(hailo_dp::AdvertiseDevices(
+          {MakeDevice("0000:03:00.0", Family::kHailo8, 0, true, "hailo0"),
+           MakeDevice("0000:04:00.0", Family::kHailo8, 0, true, "hailo1"),
+           MakeDevice("0000:81:00.0", Family::kHailo10H, 1, true, "hailo2"),
+           MakeDevice("0000:82:00.0", Family::kHailo10H, 1, true, "hailo3"),
+           MakeDevice("0001:01:00.0", Family::kHailo15L, std::nullopt, false, "hailo4"),
+           MakeDevice("0001:02:00.0", Family::kHailo12L, std::nullopt, true, "hailo5")},
+          Sharing()));
   return *advertised;
 }
 
@@ -108,13 +109,16 @@ void CheckPreferred(const Request& r) {
   absl::StatusOr<std::vector<std::string>> chosen = hailo_dp::ChoosePreferredAllocation(
       r.available, r.must_include, r.size, Advertised());
   const std::set<std::string> available(r.available.begin(), r.available.end());
-  const bool must_ok = std::all_of(r.must_include.begin(), r.must_include.end(),
-                                   [&](const std::string& id) { return available.count(id); });
+  const bool must_ok =
+      std::all_of(r.must_include.begin(), r.must_include.end(),
+                  [&](const std::string& id) { return available.count(id); });
   const bool possible = Distinct(r.available) && Distinct(r.must_include) && must_ok &&
-                        r.size > 0 && static_cast<size_t>(r.size) >= r.must_include.size() &&
+                        r.size > 0 &&
+                        static_cast<size_t>(r.size) >= r.must_include.size() &&
                         static_cast<size_t>(r.size) <= r.available.size();
   if (!chosen.ok()) {
-    FUZZ_CHECK(absl::IsInvalidArgument(chosen.status()), hailo_dp::Str(chosen.status().message()));
+    FUZZ_CHECK(absl::IsInvalidArgument(chosen.status()),
+               hailo_dp::Str(chosen.status().message()));
     FUZZ_CHECK(!possible, hailo_dp::Str(chosen.status().message()));
     return;
   }
@@ -126,7 +130,7 @@ void CheckPreferred(const Request& r) {
     FUZZ_CHECK(std::find(chosen->begin(), chosen->end(), id) != chosen->end(), id);
   }
   FUZZ_CHECK(*chosen == *hailo_dp::ChoosePreferredAllocation(r.available, r.must_include,
-                                                              r.size, Advertised()),
+                                                             r.size, Advertised()),
              "not stable");
 }
 
@@ -138,7 +142,8 @@ bool AllocatePossible(const std::vector<std::string>& ids,
   for (const std::string& id : ids) {
     const AdvertisedDevice* a = Find(id);
     if (a == nullptr || !a->device.healthy) return false;
-    const hailo_dp::SharingPolicy& policy = hailo_dp::SharingOf(options.sharing, a->device);
+    const hailo_dp::SharingPolicy& policy =
+        hailo_dp::SharingOf(options.sharing, a->device);
     if (policy.replicas > 1 && policy.fail_requests_greater_than_one && ids.size() > 1) {
       return false;
     }
@@ -164,7 +169,8 @@ void CheckAllocate(const std::vector<std::string>& ids, unsigned modes) {
   for (const std::string& id : ids) {
     const hailo_dp::Device& d = Find(id)->device;
     physical.insert(d.id);
-    if (hailo_dp::SharingOf(options.sharing, d).flavour != hailo_dp::SharingFlavour::kService) {
+    if (hailo_dp::SharingOf(options.sharing, d).flavour !=
+        hailo_dp::SharingFlavour::kService) {
       direct.insert(d.id);
     }
   }

@@ -13,6 +13,7 @@
 // has no reason; warnings are single bounded lines.
 #include <fcntl.h>
 #include <ftw.h>
+#include <fuzzer/FuzzedDataProvider.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -20,8 +21,6 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
-
-#include <fuzzer/FuzzedDataProvider.h>
 
 #include "fuzz_check.h"
 #include "hailo_device_plugin/device.h"
@@ -99,19 +98,23 @@ void RemoveTree() {
   if (g_root == nullptr) return;
   ::nftw(
       g_root->c_str(),
-      [](const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); },
+      [](const char* path, const struct stat*, int, struct FTW*) {
+        return ::remove(path);
+      },
       16, FTW_DEPTH | FTW_PHYS);
 }
 
 void BuildTree() {
   const char* tmp = std::getenv("TMPDIR");
-  std::string root = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/hdp-sysfs-XXXXXX";
+  std::string root =
+      std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/hdp-sysfs-XXXXXX";
   FUZZ_CHECK(::mkdtemp(root.data()) != nullptr, root);
   g_root = new std::string(root);
   std::atexit(RemoveTree);
   const std::string sys = root + "/sys";
   const std::string pci = sys + "/bus/pci/devices";
-  for (const char* address : {kAddressA, kAddressB, "0000:00:1f.0"}) MakeDirs(pci + "/" + address);
+  for (const char* address : {kAddressA, kAddressB, "0000:00:1f.0"})
+    MakeDirs(pci + "/" + address);
   MakeDirs(sys + "/bus/pci/drivers/hailo");
   MakeDirs(sys + "/bus/pci/drivers/hailo1x");
   MakeDirs(sys + "/module/hailo_pci");
@@ -144,7 +147,8 @@ bool ExpectReported(const std::optional<std::string>& vendor,
 void CheckScan(const hailo_dp::ScanResult& result,
                const std::vector<std::optional<std::string>>& content) {
   for (const std::string& warning : result.warnings) {
-    FUZZ_CHECK(!warning.empty() && warning.size() <= kMaxWarningBytes, warning.substr(0, 200));
+    FUZZ_CHECK(!warning.empty() && warning.size() <= kMaxWarningBytes,
+               warning.substr(0, 200));
     FUZZ_CHECK(warning.find('\n') == std::string::npos, warning);
   }
   const bool want_a = ExpectReported(content[0], content[1]);
@@ -152,11 +156,13 @@ void CheckScan(const hailo_dp::ScanResult& result,
   FUZZ_CHECK(result.devices.size() == size_t{want_a} + size_t{want_b});
   for (size_t i = 0; i < result.devices.size(); ++i) {
     const hailo_dp::Device& d = result.devices[i];
-    FUZZ_CHECK(d.pci_address == (i == 0 && want_a ? kAddressA : kAddressB), d.pci_address);
+    FUZZ_CHECK(d.pci_address == (i == 0 && want_a ? kAddressA : kAddressB),
+               d.pci_address);
     FUZZ_CHECK(d.id == hailo_dp::DeviceIdFromPciAddress(d.pci_address));
     FUZZ_CHECK(d.healthy == d.reason.empty(), d.reason);
     const std::string& device_file = *content[d.pci_address == kAddressA ? 1 : 11];
-    FUZZ_CHECK(d.family == *hailo_dp::FamilyFromPciDeviceId(*hailo_dp::ParseHexId(device_file)));
+    FUZZ_CHECK(d.family ==
+               *hailo_dp::FamilyFromPciDeviceId(*hailo_dp::ParseHexId(device_file)));
     if (d.driver_version) {
       FUZZ_CHECK(!d.driver_version->empty() &&
                  hailo_dp::TrimAttribute(*d.driver_version) == *d.driver_version);
@@ -182,12 +188,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       content.emplace_back();
       continue;
     }
-    content.emplace_back(provider.remaining_bytes() > 0 ? provider.ConsumeRandomLengthString()
-                                                        : Files()[i].default_content);
+    content.emplace_back(provider.remaining_bytes() > 0
+                             ? provider.ConsumeRandomLengthString()
+                             : Files()[i].default_content);
     Write(path, *content.back());
   }
-  hailo_dp::DeviceSource source(
-      hailo_dp::HostRoots{*g_root + "/sys", *g_root + "/dev"});
+  hailo_dp::DeviceSource source(hailo_dp::HostRoots{*g_root + "/sys", *g_root + "/dev"});
   CheckScan(source.Scan(), content);
   if (provider.remaining_bytes() > 0) {
     content[kAerA] = provider.ConsumeRemainingBytesAsString();

@@ -13,14 +13,13 @@
 #include <string>
 #include <string_view>
 
-#define FUZZ_CHECK(cond, ...)                                                 \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-                   #cond);                                                    \
-      ::hailo_dp::fuzz::Describe(__VA_ARGS__);                                \
-      std::abort();                                                           \
-    }                                                                         \
+#define FUZZ_CHECK(cond, ...)                                                           \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
+      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
+      ::hailo_dp::fuzz::Describe(__VA_ARGS__);                                          \
+      std::abort();                                                                     \
+    }                                                                                   \
   } while (0)
 
 namespace hailo_dp::fuzz {

@@ -26,7 +26,8 @@ void RemoveTempFile() {
 const std::string& TempPath() {
   if (g_path != nullptr) return *g_path;
   const char* tmp = std::getenv("TMPDIR");
-  std::string name = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/hdp-config-XXXXXX";
+  std::string name =
+      std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/hdp-config-XXXXXX";
   const int fd = ::mkstemp(name.data());
   FUZZ_CHECK(fd >= 0, name);
   ::close(fd);
@@ -49,23 +50,25 @@ void WriteAll(const std::string& path, std::string_view content) {
 absl::StatusOr<hailo_dp::LoadedConfig> Load(std::string_view content) {
   const std::string& path = TempPath();
   WriteAll(path, content);
-  return hailo_dp::LoadConfig({{"config", path}}, [](const char*) -> const char* {
-    return nullptr;
-  });
+  return hailo_dp::LoadConfig({{"config", path}},
+                              [](const char*) -> const char* { return nullptr; });
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  absl::StatusOr<hailo_dp::LoadedConfig> loaded = Load(hailo_dp::fuzz::AsText(data, size));
+  absl::StatusOr<hailo_dp::LoadedConfig> loaded =
+      Load(hailo_dp::fuzz::AsText(data, size));
   if (!loaded.ok()) {
-    FUZZ_CHECK(absl::IsInvalidArgument(loaded.status()), hailo_dp::Str(loaded.status().message()));
+    FUZZ_CHECK(absl::IsInvalidArgument(loaded.status()),
+               hailo_dp::Str(loaded.status().message()));
     return 0;
   }
   const std::string rendered = hailo_dp::RenderConfig(*loaded);
   absl::StatusOr<hailo_dp::LoadedConfig> reloaded = Load(rendered);
-  FUZZ_CHECK(reloaded.ok(), rendered + "\n  reload: " +
-                                (reloaded.ok() ? "" : hailo_dp::Str(reloaded.status().message())));
+  FUZZ_CHECK(reloaded.ok(),
+             rendered + "\n  reload: " +
+                 (reloaded.ok() ? "" : hailo_dp::Str(reloaded.status().message())));
   reloaded->origins = loaded->origins;  // everything comes from the file now
   FUZZ_CHECK(hailo_dp::RenderConfig(*reloaded) == rendered, rendered);
   return 0;

@@ -11,7 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(mm.status().message().size() <= hailo_dp::fuzz::kMaxSysfsErrorBytes);
     return 0;
   }
-  const std::string printed = std::to_string(mm->major) + ":" + std::to_string(mm->minor) + "\n";
+  const std::string printed =
+      std::to_string(mm->major) + ":" + std::to_string(mm->minor) + "\n";
   absl::StatusOr<hailo_dp::MajorMinor> again = hailo_dp::ParseMajorMinor(printed);
   FUZZ_CHECK(again.ok() && *again == *mm, printed);
   return 0;

@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<int64_t> integer = hailo_dp::ParseInteger(text);
   if (!node.ok()) {
     FUZZ_CHECK(node.status().message().size() <= hailo_dp::fuzz::kMaxSysfsErrorBytes);
-    FUZZ_CHECK(!integer.ok() || *integer < -1 || *integer > std::numeric_limits<int>::max());
+    FUZZ_CHECK(!integer.ok() || *integer < -1 ||
+               *integer > std::numeric_limits<int>::max());
     return 0;
   }
   FUZZ_CHECK(integer.ok());
@@ -21,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   FUZZ_CHECK(**node >= 0 && **node == *integer);
-  absl::StatusOr<std::optional<int>> again = hailo_dp::ParseNumaNode(std::to_string(**node) + "\n");
+  absl::StatusOr<std::optional<int>> again =
+      hailo_dp::ParseNumaNode(std::to_string(**node) + "\n");
   FUZZ_CHECK(again.ok() && *again == *node);
   return 0;
 }

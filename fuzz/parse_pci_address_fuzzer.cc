@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                    c == ':' || c == '.',
                a);
   }
-  FUZZ_CHECK(a[a.size() - 2] == '.' && a[a.size() - 5] == ':' && a[a.size() - 8] == ':', a);
+  FUZZ_CHECK(a[a.size() - 2] == '.' && a[a.size() - 5] == ':' && a[a.size() - 8] == ':',
+             a);
   absl::StatusOr<std::string> again = hailo_dp::ParsePciAddress(a);
   FUZZ_CHECK(again.ok() && *again == a, a);
   // The device ID only swaps ':' for '-', so it must stay distinct per address.

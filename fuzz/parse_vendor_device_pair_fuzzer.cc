@@ -18,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(colon != std::string_view::npos);
   absl::StatusOr<uint16_t> vendor = hailo_dp::ParseHexId(trimmed.substr(0, colon));
   absl::StatusOr<uint16_t> device = hailo_dp::ParseHexId(trimmed.substr(colon + 1));
-  FUZZ_CHECK(vendor.ok() && device.ok() && *vendor == ids->vendor && *device == ids->device);
+  FUZZ_CHECK(vendor.ok() && device.ok() && *vendor == ids->vendor &&
+             *device == ids->device);
   char printed[16];
   std::snprintf(printed, sizeof printed, "%04x:%04x", ids->vendor, ids->device);
   absl::StatusOr<hailo_dp::PciIds> again = hailo_dp::ParseVendorDevicePair(printed);

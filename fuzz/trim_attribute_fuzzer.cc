@@ -18,14 +18,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text = hailo_dp::fuzz::AsText(data, size);
   const std::string_view trimmed = hailo_dp::TrimAttribute(text);
   if (trimmed.empty()) {
-    for (const char c : text) FUZZ_CHECK(IsTrimmed(c), "non-space input trimmed to nothing");
+    for (const char c : text)
+      FUZZ_CHECK(IsTrimmed(c), "non-space input trimmed to nothing");
     return 0;
   }
   FUZZ_CHECK(trimmed.data() >= text.data() &&
              trimmed.data() + trimmed.size() <= text.data() + text.size());
   FUZZ_CHECK(!IsTrimmed(trimmed.front()) && !IsTrimmed(trimmed.back()));
   for (const char* p = text.data(); p < trimmed.data(); ++p) FUZZ_CHECK(IsTrimmed(*p));
-  for (const char* p = trimmed.data() + trimmed.size(); p < text.data() + text.size(); ++p) {
+  for (const char* p = trimmed.data() + trimmed.size(); p < text.data() + text.size();
+       ++p) {
     FUZZ_CHECK(IsTrimmed(*p));
   }
   FUZZ_CHECK(hailo_dp::TrimAttribute(trimmed) == trimmed);

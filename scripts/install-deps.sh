@@ -7,7 +7,7 @@ build_pkgs=(build-essential cmake pkg-config protobuf-compiler protobuf-compiler
   libprotobuf-dev libgrpc++-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libcli11-dev libyaml-cpp-dev prometheus-cpp-dev libcpp-httplib-dev)
 test_pkgs=(googletest libgtest-dev libgmock-dev python3 python3-jsonschema yamllint
-  shellcheck podman runc busybox-static util-linux iproute2 curl)
+  shellcheck clang-format podman runc busybox-static util-linux iproute2 curl)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 image_pkgs=(buildah podman debootstrap runc)
 

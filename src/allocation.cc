@@ -7,8 +7,6 @@
 
 #include "hailo_device_plugin/strings.h"
 
-
-
 namespace hailo_dp {
 namespace {
 
@@ -48,9 +46,9 @@ absl::StatusOr<unsigned> ParseAllocationModes(std::string_view text) {
     } else if (mode == "device-specs") {
       modes |= kModeDeviceSpecs;
     } else {
-      return absl::InvalidArgumentError(Cat(
-          "unknown allocation mode '", mode,
-          "' (known: cdi-cri, cdi-annotations, device-specs)"));
+      return absl::InvalidArgumentError(
+          Cat("unknown allocation mode '", mode,
+              "' (known: cdi-cri, cdi-annotations, device-specs)"));
     }
   }
   if (modes == 0) return absl::InvalidArgumentError("no allocation mode given");
@@ -123,28 +121,28 @@ absl::StatusOr<std::vector<const Device*>> ResolveRequest(
           Cat("unknown device ID ", Quote(id), " for resource ", resource));
     }
     if (!seen.insert(id).second) {
-      return absl::InvalidArgumentError(Cat("device ID ", Quote(id),
-                                                     " requested twice"));
+      return absl::InvalidArgumentError(Cat("device ID ", Quote(id), " requested twice"));
     }
     const Device& device = it->second->device;
     const SharingPolicy& policy = SharingOf(options.sharing, device);
     if (policy.replicas > 1 && policy.fail_requests_greater_than_one &&
         requested_ids.size() > 1) {
-      return absl::InvalidArgumentError(Cat(
-          "device ", Quote(id), " is shared (", policy.replicas,
-          " replicas): a container may request only one shared device, got ",
-          requested_ids.size()));
+      return absl::InvalidArgumentError(
+          Cat("device ", Quote(id), " is shared (", policy.replicas,
+              " replicas): a container may request only one shared device, got ",
+              requested_ids.size()));
     }
     if (!device.healthy) {
-      return absl::FailedPreconditionError(Cat(
-          "device ", Quote(id), " is unhealthy: ", device.reason));
+      return absl::FailedPreconditionError(
+          Cat("device ", Quote(id), " is unhealthy: ", device.reason));
     }
     if (physical_seen.insert(device.id).second) physical.push_back(&device);
   }
   return physical;
 }
 
-void AddServiceEdits(const SharingPolicy& sharing, v1beta1::ContainerAllocateResponse* r) {
+void AddServiceEdits(const SharingPolicy& sharing,
+                     v1beta1::ContainerAllocateResponse* r) {
   for (const auto& mount : r->mounts()) {
     if (mount.host_path() == sharing.service_socket) return;  // Once per container.
   }
@@ -156,7 +154,8 @@ void AddServiceEdits(const SharingPolicy& sharing, v1beta1::ContainerAllocateRes
 }
 
 void AddDeviceEdits(const std::vector<const Device*>& devices,
-                    const AllocateOptions& options, v1beta1::ContainerAllocateResponse* r) {
+                    const AllocateOptions& options,
+                    v1beta1::ContainerAllocateResponse* r) {
   std::vector<std::string> cdi_names;
   for (const Device* device : devices) {
     cdi_names.push_back(options.resource.CdiDeviceName(device->id));

@@ -27,8 +27,7 @@ std::string DirName(const std::string& path) {
 bool AlreadyHolds(const std::string& path, std::string_view content, mode_t mode) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  if ((st.st_mode & 07777) != mode ||
-      static_cast<size_t>(st.st_size) != content.size()) {
+  if ((st.st_mode & 07777) != mode || static_cast<size_t>(st.st_size) != content.size()) {
     return false;
   }
   absl::StatusOr<std::string> current = ReadFileToString(path);
@@ -85,9 +84,9 @@ absl::StatusOr<WriteOutcome> WriteFileAtomically(const std::string& path,
   }
   if (!status.ok()) {
     unlink(tmp.c_str());
-    return absl::Status(status.code(),
-                        Cat("writing ", path, " failed, previous file kept: ",
-                                     status.message()));
+    return absl::Status(
+        status.code(),
+        Cat("writing ", path, " failed, previous file kept: ", status.message()));
   }
   SyncDirectory(dir);
   return WriteOutcome::kWritten;

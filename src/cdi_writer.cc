@@ -2,10 +2,8 @@
 
 #include <sys/stat.h>
 
-#include <set>
-
 #include <nlohmann/json.hpp>
-
+#include <set>
 
 #include "hailo_device_plugin/atomic_file.h"
 #include "hailo_device_plugin/cdi_spec.h"
@@ -33,7 +31,8 @@ CdiWriter::CdiWriter(std::string cdi_dir, std::string sys_root, ResourceSpec res
 
 absl::Status CdiWriter::Update(const std::vector<Device>& devices) {
   CdiSpecOptions options{resource_.CdiKind(), ExistingClassDirs(sys_root_)};
-  std::string content = SerializeCdiSpec(BuildCdiSpec(resource_.Select(devices), options));
+  std::string content =
+      SerializeCdiSpec(BuildCdiSpec(resource_.Select(devices), options));
   absl::StatusOr<WriteOutcome> outcome = WriteFileAtomically(path_, content, 0644);
   if (!outcome.ok()) {
     failures_.fetch_add(1);
@@ -50,7 +49,8 @@ absl::Status CdiWriter::Update(const std::vector<Device>& devices) {
   return absl::OkStatus();
 }
 
-void CdiWriter::MarkUnresolvable(std::vector<Device>& devices, const absl::Status& why) const {
+void CdiWriter::MarkUnresolvable(std::vector<Device>& devices,
+                                 const absl::Status& why) const {
   std::set<std::string> named;
   auto text = ReadFileToString(path_);
   if (text.ok()) {
@@ -64,8 +64,8 @@ void CdiWriter::MarkUnresolvable(std::vector<Device>& devices, const absl::Statu
   for (Device& device : devices) {
     if (!device.healthy || !resource_.Selects(device) || named.count(device.id)) continue;
     device.healthy = false;
-    device.reason = Cat("not in the CDI spec ", path_, ", which cannot be written: ",
-                        why.message());
+    device.reason =
+        Cat("not in the CDI spec ", path_, ", which cannot be written: ", why.message());
   }
 }
 

@@ -1,19 +1,18 @@
 #include "hailo_device_plugin/commands.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
-
-#include <fmt/format.h>
-
 #include <nlohmann/json.hpp>
 
-#include "hailo_device_plugin/strings.h"
 #include "hailo_device_plugin/atomic_file.h"
 #include "hailo_device_plugin/cdi_spec.h"
 #include "hailo_device_plugin/cdi_writer.h"
 #include "hailo_device_plugin/config_loader.h"
 #include "hailo_device_plugin/resource.h"
+#include "hailo_device_plugin/strings.h"
 
 namespace hailo_dp {
 namespace {
@@ -38,12 +37,13 @@ std::vector<Device> SortedById(std::vector<Device> devices) {
 }
 
 // One table row; the reason goes last and unpadded, so a long one is never cut.
-std::string Row(const std::string& id, const std::string& address, const std::string& node,
-                const std::string& family, const std::string& driver,
-                const std::string& version, const std::string& numa,
-                const std::string& health, const std::string& reason) {
-  return fmt::format("{:<14} {:<14} {:<12} {:<9} {:<12} {:<9} {:<5} {:<9} {}\n", id, address,
-                     node, family, driver, version, numa, health, reason);
+std::string Row(const std::string& id, const std::string& address,
+                const std::string& node, const std::string& family,
+                const std::string& driver, const std::string& version,
+                const std::string& numa, const std::string& health,
+                const std::string& reason) {
+  return fmt::format("{:<14} {:<14} {:<12} {:<9} {:<12} {:<9} {:<5} {:<9} {}\n", id,
+                     address, node, family, driver, version, numa, health, reason);
 }
 
 }  // namespace
@@ -51,27 +51,27 @@ std::string Row(const std::string& id, const std::string& address, const std::st
 std::string DevicesToJson(const std::vector<Device>& devices) {
   nlohmann::json out = nlohmann::json::array();
   for (const Device& d : SortedById(devices)) {
-    out.push_back({{"id", d.id},
-                   {"pci_address", d.pci_address},
-                   {"device_node", d.HasNode() ? nlohmann::json(d.HostNodePath()) : nullptr},
-                   {"family", FamilyName(d.family)},
-                   {"driver", OptionalJson(d.driver)},
-                   {"driver_version", OptionalJson(d.driver_version)},
-                   {"numa_node", d.numa_node ? nlohmann::json(*d.numa_node) : nullptr},
-                   {"health", d.healthy ? kHealthy : kUnhealthy},
-                   {"reason", d.reason}});
+    out.push_back(
+        {{"id", d.id},
+         {"pci_address", d.pci_address},
+         {"device_node", d.HasNode() ? nlohmann::json(d.HostNodePath()) : nullptr},
+         {"family", FamilyName(d.family)},
+         {"driver", OptionalJson(d.driver)},
+         {"driver_version", OptionalJson(d.driver_version)},
+         {"numa_node", d.numa_node ? nlohmann::json(*d.numa_node) : nullptr},
+         {"health", d.healthy ? kHealthy : kUnhealthy},
+         {"reason", d.reason}});
   }
   return out.dump(2) + "\n";
 }
 
 std::string DevicesToTable(const std::vector<Device>& devices, const HostRoots& roots) {
   if (devices.empty()) {
-    return Cat("No Hailo device found (looked for PCI vendor 0x1e60 in ",
-                        roots.sys_root, "/bus/pci/devices and for nodes in ", roots.dev_root,
-                        ").\n");
+    return Cat("No Hailo device found (looked for PCI vendor 0x1e60 in ", roots.sys_root,
+               "/bus/pci/devices and for nodes in ", roots.dev_root, ").\n");
   }
-  std::string out = Row("ID", "PCI ADDRESS", "NODE", "FAMILY", "DRIVER", "VERSION", "NUMA",
-                        "HEALTH", "REASON");
+  std::string out = Row("ID", "PCI ADDRESS", "NODE", "FAMILY", "DRIVER", "VERSION",
+                        "NUMA", "HEALTH", "REASON");
   for (const Device& d : SortedById(devices)) {
     out += Row(d.id, d.pci_address, d.HasNode() ? d.HostNodePath() : "-",
                std::string(FamilyName(d.family)), Cell(d.driver), Cell(d.driver_version),

@@ -7,10 +7,9 @@
 #include <charconv>
 #include <set>
 
-#include "hailo_device_plugin/strings.h"
-
 #include "hailo_device_plugin/atomic_file.h"
 #include "hailo_device_plugin/config_sharing.h"
+#include "hailo_device_plugin/strings.h"
 
 namespace hailo_dp {
 namespace {
@@ -55,8 +54,8 @@ absl::Status CheckCdiKind(const std::string& name) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
   };
   if (vendor.empty() || !letter(vendor.front())) {
-    return absl::InvalidArgumentError(Cat("resource name '", name, "': the CDI vendor '", vendor,
-                                          "' must start with a letter"));
+    return absl::InvalidArgumentError(Cat("resource name '", name, "': the CDI vendor '",
+                                          vendor, "' must start with a letter"));
   }
   if (cls.empty() || !letter(cls.front()) ||
       !std::all_of(cls.begin(), cls.end(), class_char)) {
@@ -80,38 +79,44 @@ std::string FormatDuration(std::chrono::milliseconds d) {
 
 std::vector<Setting> BuildSettings() {
   std::vector<Setting> s;
-  s.push_back(NonEmptySetting({"kubeletDir", "kubelet-dir", "", "kubelet device-plugin directory",
-                               ""}, &Config::kubelet_dir));
-  s.push_back(NonEmptySetting({"cdiDir", "cdi-dir", "", "directory for the generated CDI specs",
-                               ""}, &Config::cdi_dir));
-  s.push_back({{"resourceName", "resource-name", "", "extended resource to advertise", ""},
-               [](Config& c, const std::string& v) {
-                 if (absl::Status st = ValidateResourceName(v); !st.ok()) return st;
-                 if (absl::Status st = CheckCdiKind(v); !st.ok()) return st;
-                 c.resource_name = v;
-                 return absl::OkStatus();
-               },
-               [](const Config& c) { return c.resource_name; }});
-  s.push_back({{"socketName", "socket-name", "", "socket file name in the kubelet directory", ""},
-               [](Config& c, const std::string& v) {
-                 if (v.empty() || v.find('/') != std::string::npos) {
-                   return absl::InvalidArgumentError("must be a plain file name");
-                 }
-                 c.socket_name = v;
-                 return absl::OkStatus();
-               },
-               [](const Config& c) { return c.socket_name; }});
+  s.push_back(NonEmptySetting(
+      {"kubeletDir", "kubelet-dir", "", "kubelet device-plugin directory", ""},
+      &Config::kubelet_dir));
+  s.push_back(NonEmptySetting(
+      {"cdiDir", "cdi-dir", "", "directory for the generated CDI specs", ""},
+      &Config::cdi_dir));
+  s.push_back(
+      {{"resourceName", "resource-name", "", "extended resource to advertise", ""},
+       [](Config& c, const std::string& v) {
+         if (absl::Status st = ValidateResourceName(v); !st.ok()) return st;
+         if (absl::Status st = CheckCdiKind(v); !st.ok()) return st;
+         c.resource_name = v;
+         return absl::OkStatus();
+       },
+       [](const Config& c) { return c.resource_name; }});
+  s.push_back(
+      {{"socketName", "socket-name", "", "socket file name in the kubelet directory", ""},
+       [](Config& c, const std::string& v) {
+         if (v.empty() || v.find('/') != std::string::npos) {
+           return absl::InvalidArgumentError("must be a plain file name");
+         }
+         c.socket_name = v;
+         return absl::OkStatus();
+       },
+       [](const Config& c) { return c.socket_name; }});
   s.push_back({{"resourceStrategy", "resource-strategy", "",
                 "single (one resource) or per-family (one per Hailo family)", ""},
                [](Config& c, const std::string& v) {
-                 if (absl::Status st = OneOf(v, {"single", "per-family"}); !st.ok()) return st;
+                 if (absl::Status st = OneOf(v, {"single", "per-family"}); !st.ok())
+                   return st;
                  c.resource_strategy = v == "single" ? ResourceStrategy::kSingle
                                                      : ResourceStrategy::kPerFamily;
                  return absl::OkStatus();
                },
                [](const Config& c) {
                  return std::string(c.resource_strategy == ResourceStrategy::kSingle
-                                        ? "single" : "per-family");
+                                        ? "single"
+                                        : "per-family");
                }});
   s.push_back({{"rescanInterval", "rescan-interval", "", "periodic rescan interval", ""},
                [](Config& c, const std::string& v) {
@@ -121,22 +126,26 @@ std::vector<Setting> BuildSettings() {
                  return absl::OkStatus();
                },
                [](const Config& c) { return FormatDuration(c.rescan_interval); }});
-  s.push_back({{"allocationModes", "allocation-modes", "",
-                "comma-separated: cdi-cri, cdi-annotations, device-specs", ""},
-               [](Config& c, const std::string& v) {
-                 auto m = ParseAllocationModes(v);
-                 if (!m.ok()) return m.status();
-                 c.allocation_modes = *m;
-                 return absl::OkStatus();
-               },
-               [](const Config& c) { return AllocationModesToString(c.allocation_modes); }});
-  s.push_back(NonEmptySetting({"sysRoot", "sys-root", "", "where the host's /sys is seen", ""},
-                              &Config::sys_root));
-  s.push_back(NonEmptySetting({"devRoot", "dev-root", "", "where the host's /dev is seen", ""},
-                              &Config::dev_root));
+  s.push_back(
+      {{"allocationModes", "allocation-modes", "",
+        "comma-separated: cdi-cri, cdi-annotations, device-specs", ""},
+       [](Config& c, const std::string& v) {
+         auto m = ParseAllocationModes(v);
+         if (!m.ok()) return m.status();
+         c.allocation_modes = *m;
+         return absl::OkStatus();
+       },
+       [](const Config& c) { return AllocationModesToString(c.allocation_modes); }});
+  s.push_back(
+      NonEmptySetting({"sysRoot", "sys-root", "", "where the host's /sys is seen", ""},
+                      &Config::sys_root));
+  s.push_back(
+      NonEmptySetting({"devRoot", "dev-root", "", "where the host's /dev is seen", ""},
+                      &Config::dev_root));
   s.push_back({{"logLevel", "log-level", "", "trace, debug, info, warn, error", ""},
                [](Config& c, const std::string& v) {
-                 if (absl::Status st = OneOf(v, {"trace", "debug", "info", "warn", "error"});
+                 if (absl::Status st =
+                         OneOf(v, {"trace", "debug", "info", "warn", "error"});
                      !st.ok()) {
                    return st;
                  }
@@ -151,12 +160,14 @@ std::vector<Setting> BuildSettings() {
                  return absl::OkStatus();
                },
                [](const Config& c) { return c.log_format; }});
-  s.push_back(StringSetting({"httpAddress", "http-address", "",
-                             "address of /metrics, /healthz, /readyz; empty disables", ""},
-                            &Config::http_address));
-  s.push_back(StringSetting({"nfdFeaturesFile", "nfd-features-file", "",
-                             "node-feature-discovery feature file to keep; empty disables", ""},
-                            &Config::nfd_features_file));
+  s.push_back(
+      StringSetting({"httpAddress", "http-address", "",
+                     "address of /metrics, /healthz, /readyz; empty disables", ""},
+                    &Config::http_address));
+  s.push_back(
+      StringSetting({"nfdFeaturesFile", "nfd-features-file", "",
+                     "node-feature-discovery feature file to keep; empty disables", ""},
+                    &Config::nfd_features_file));
   Config defaults;
   for (Setting& setting : s) {
     std::string env = setting.info.flag;
@@ -174,8 +185,7 @@ const std::vector<Setting>& AllSettings() {
 
 absl::Status Annotate(const absl::Status& status, std::string_view where,
                       std::string_view key) {
-  return absl::InvalidArgumentError(Cat(where, ": key '", key, "': ",
-                                                 status.message()));
+  return absl::InvalidArgumentError(Cat(where, ": key '", key, "': ", status.message()));
 }
 
 // Scalars from the YAML file, by key; sharing goes to `config` directly.
@@ -200,7 +210,8 @@ absl::StatusOr<std::map<std::string, std::string>> ReadFile(const std::string& p
     const YAML::Node& value = entry.second;
     if (key == "version") {
       if (!value.IsScalar() || value.Scalar() != "v1") {
-        return Annotate(absl::InvalidArgumentError("only version 'v1' is known"), path, key);
+        return Annotate(absl::InvalidArgumentError("only version 'v1' is known"), path,
+                        key);
       }
     } else if (key == "sharing") {
       if (absl::Status st = ParseSharing(value, &config.sharing); !st.ok()) {
@@ -236,7 +247,8 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   static const std::vector<std::pair<std::string_view, int64_t>> kUnits = {
       {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
   for (const auto& [unit, factor] : kUnits) {
-    if (text.size() <= unit.size() || text.substr(text.size() - unit.size()) != unit) continue;
+    if (text.size() <= unit.size() || text.substr(text.size() - unit.size()) != unit)
+      continue;
     std::string_view number = text.substr(0, text.size() - unit.size());
     int64_t value = 0;
     auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
@@ -244,8 +256,8 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     if (value <= 0 || value > INT64_MAX / factor / 1000) break;
     return std::chrono::milliseconds(value * factor);
   }
-  return absl::InvalidArgumentError(Cat(
-      "bad duration '", text, "' (a positive number with ms, s, m or h, e.g. 30s)"));
+  return absl::InvalidArgumentError(
+      Cat("bad duration '", text, "' (a positive number with ms, s, m or h, e.g. 30s)"));
 }
 
 absl::StatusOr<LoadedConfig> LoadConfig(const std::map<std::string, std::string>& flags,
@@ -254,7 +266,8 @@ absl::StatusOr<LoadedConfig> LoadConfig(const std::map<std::string, std::string>
   std::map<std::string, std::string> file_values;
   std::string config_path;
   if (auto it = flags.find("config"); it != flags.end()) config_path = it->second;
-  if (const char* e = env("HAILO_DP_CONFIG"); config_path.empty() && e && *e) config_path = e;
+  if (const char* e = env("HAILO_DP_CONFIG"); config_path.empty() && e && *e)
+    config_path = e;
   if (!config_path.empty()) {
     auto values = ReadFile(config_path, out.config);
     if (!values.ok()) return values.status();
@@ -288,10 +301,10 @@ std::string RenderConfig(const LoadedConfig& loaded) {
     YAML::Emitter value;
     value << s.get(loaded.config);
     out += Cat(s.info.key, ": ", value.c_str(), "  # from ",
-                    loaded.origins.at(s.info.key), "\n");
+               loaded.origins.at(s.info.key), "\n");
   }
   out += Cat(RenderSharing(loaded.config.sharing), "  # from ",
-                  loaded.origins.at("sharing"), "\n");
+             loaded.origins.at("sharing"), "\n");
   return out;
 }
 

@@ -1,7 +1,5 @@
 #include "hailo_device_plugin/config_sharing.h"
 
-#include <algorithm>
-#include <cctype>
 #include <charconv>
 
 #include "hailo_device_plugin/strings.h"
@@ -26,8 +24,8 @@ absl::Status ParseReplicas(std::string_view family, const YAML::Node& v, int* ou
   return absl::OkStatus();
 }
 
-absl::Status ParseField(std::string_view family, const std::string& key, const YAML::Node& v,
-                        SharingPolicy* policy) {
+absl::Status ParseField(std::string_view family, const std::string& key,
+                        const YAML::Node& v, SharingPolicy* policy) {
   const std::string text = v.IsScalar() ? v.Scalar() : "";
   if (key == "replicas") return ParseReplicas(family, v, &policy->replicas);
   if (key == "flavour" || key == "flavor") {
@@ -48,25 +46,12 @@ absl::Status ParseField(std::string_view family, const std::string& key, const Y
     return absl::OkStatus();
   }
   if (key == "failRequestsGreaterThanOne") {
-    if (text != "true" && text != "false") return Error(family, key, "must be true or false");
+    if (text != "true" && text != "false")
+      return Error(family, key, "must be true or false");
     policy->fail_requests_greater_than_one = text == "true";
     return absl::OkStatus();
   }
   return Error(family, key, "unknown key");
-}
-
-// A path as a YAML scalar that is safe inside a flow map: plain when it has
-// only path characters, else double-quoted (',', '}', ': ', ' #' would end or
-// break the map).
-std::string FlowScalar(const std::string& text) {
-  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '.' || c == '_' ||
-           c == '-';
-  });
-  if (plain) return text;
-  YAML::Emitter quoted;
-  quoted << YAML::DoubleQuoted << text;
-  return quoted.c_str();
 }
 
 }  // namespace
@@ -83,11 +68,13 @@ absl::Status ParseSharing(const YAML::Node& node, SharingMap* out) {
           Cat("unknown family '", name, "' (hailo8, hailo10h, hailo15l, hailo12l)"));
     }
     if (!entry.second.IsMap()) {
-      return absl::InvalidArgumentError(Cat(name, ": expected a map, e.g. {replicas: 2}"));
+      return absl::InvalidArgumentError(
+          Cat(name, ": expected a map, e.g. {replicas: 2}"));
     }
     SharingPolicy policy;
     for (const auto& field : entry.second) {
-      absl::Status s = ParseField(name, field.first.as<std::string>(""), field.second, &policy);
+      absl::Status s =
+          ParseField(name, field.first.as<std::string>(""), field.second, &policy);
       if (!s.ok()) return s;
     }
     result[*family] = policy;

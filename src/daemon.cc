@@ -115,18 +115,19 @@ class Daemon::Impl {
 
   absl::Status StartHttp() {
     if (config_.http_address.empty()) return absl::OkStatus();
-    http_ = std::make_unique<HttpServer>(HttpHandlers{[this] { return metrics_.Serialize(); },
-                                                      [this] { return Healthy(); },
-                                                      [this] { return Ready(); }});
+    http_ = std::make_unique<HttpServer>(
+        HttpHandlers{[this] { return metrics_.Serialize(); },
+                     [this] { return Healthy(); }, [this] { return Ready(); }});
     absl::Status s = http_->Start(config_.http_address);
     if (!s.ok()) http_.reset();
     return s;
   }
 
   void AddHooks() {
-    monitor_->SetScanObserver([this](std::chrono::nanoseconds d, const std::vector<Device>& v) {
-      metrics_.OnScan(d, v);
-    });
+    monitor_->SetScanObserver(
+        [this](std::chrono::nanoseconds d, const std::vector<Device>& v) {
+          metrics_.OnScan(d, v);
+        });
     for (const auto& writer : writers_) {
       CdiWriter* w = writer.get();
       monitor_->AddHook([this, w](std::vector<Device>& devices) {
@@ -145,7 +146,9 @@ class Daemon::Impl {
   std::vector<std::unique_ptr<PluginEndpoint>> MakeEndpoints() {
     ServiceObserver observer{
         [this](const std::string& r, size_t n) { metrics_.OnAllocate(r, n); },
-        [this](const std::string& r, const absl::Status& s) { metrics_.OnAllocateError(r, s); }};
+        [this](const std::string& r, const absl::Status& s) {
+          metrics_.OnAllocateError(r, s);
+        }};
     std::vector<std::unique_ptr<PluginEndpoint>> endpoints;
     writers_.clear();
     for (const ResourceSpec& resource : config_.Resources()) {
@@ -153,13 +156,15 @@ class Daemon::Impl {
           std::make_unique<CdiWriter>(config_.cdi_dir, config_.sys_root, resource));
       endpoints.push_back(std::make_unique<PluginEndpoint>(
           config_.kubelet_dir, &registry_,
-          AllocateOptions{config_.allocation_modes, resource, config_.sharing}, observer));
+          AllocateOptions{config_.allocation_modes, resource, config_.sharing},
+          observer));
     }
     return endpoints;
   }
 
   void StartComponents() {
-    source_ = std::make_unique<DeviceSource>(HostRoots{config_.sys_root, config_.dev_root});
+    source_ =
+        std::make_unique<DeviceSource>(HostRoots{config_.sys_root, config_.dev_root});
     monitor_ = std::make_unique<DeviceMonitor>(
         source_.get(), &registry_, DeviceMonitor::Options{config_.rescan_interval});
     auto endpoints = MakeEndpoints();
@@ -167,8 +172,9 @@ class Daemon::Impl {
     // Serving and registering start while the first scan runs: a
     // ListAndWatch stream waits for the first published snapshot, which
     // comes after its CDI spec is written.
-    SupervisorObserver observer{[this](const std::string& r) { metrics_.OnRegistered(r); },
-                                [this] { metrics_.OnKubeletRestart(); }};
+    SupervisorObserver observer{
+        [this](const std::string& r) { metrics_.OnRegistered(r); },
+        [this] { metrics_.OnKubeletRestart(); }};
     supervisor_ = std::make_unique<Supervisor>(config_.kubelet_dir, std::move(endpoints),
                                                std::move(observer));
     supervisor_->Start();

@@ -58,7 +58,8 @@ bool DeviceMonitor::RunOnce() {
 }
 
 std::chrono::steady_clock::time_point DeviceMonitor::last_scan_time() const {
-  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(last_scan_ns_.load()));
+  return std::chrono::steady_clock::time_point(
+      std::chrono::nanoseconds(last_scan_ns_.load()));
 }
 
 void DeviceMonitor::LogWarningsIfChanged(const std::vector<std::string>& warnings) {

@@ -5,8 +5,9 @@
 namespace hailo_dp {
 
 const Device* Snapshot::Find(std::string_view id) const {
-  auto it = std::lower_bound(devices.begin(), devices.end(), id,
-                             [](const Device& d, std::string_view key) { return d.id < key; });
+  auto it =
+      std::lower_bound(devices.begin(), devices.end(), id,
+                       [](const Device& d, std::string_view key) { return d.id < key; });
   return it != devices.end() && it->id == id ? &*it : nullptr;
 }
 

@@ -16,7 +16,8 @@ absl::Status SplitAddress(const std::string& address, std::string* host, int* po
         Cat("http address '", address, "' must be host:port or :port"));
   }
   std::string_view port_text = std::string_view(address).substr(colon + 1);
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), *port);
+  auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), *port);
   if (ec != std::errc() || end != port_text.data() + port_text.size() || *port < 0 ||
       *port > 65535) {
     return absl::InvalidArgumentError(Cat("http address '", address, "': bad port"));
@@ -58,10 +59,11 @@ absl::Status HttpServer::Start(const std::string& address) {
   std::string host;
   int port = 0;
   if (absl::Status s = SplitAddress(address, &host, &port); !s.ok()) return s;
-  int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port)
-                                                                ? port : -1);
+  int bound = port == 0 ? server_->bind_to_any_port(host)
+                        : (server_->bind_to_port(host, port) ? port : -1);
   if (bound < 0) {
-    return absl::UnavailableError(Cat("http address '", address, "': cannot listen (in use?)"));
+    return absl::UnavailableError(
+        Cat("http address '", address, "': cannot listen (in use?)"));
   }
   port_ = bound;
   thread_ = std::thread([this] { server_->listen_after_bind(); });

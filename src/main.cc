@@ -1,7 +1,6 @@
 // hailo-device-plugin: parse the command line, run the chosen command.
-#include <iostream>
-
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "hailo_device_plugin/commands.h"
 #include "hailo_device_plugin/config_loader.h"
@@ -52,7 +51,8 @@ std::vector<std::string> NormalizeArgs(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Kubernetes device plugin for Hailo AI accelerators", "hailo-device-plugin"};
+  CLI::App app{"Kubernetes device plugin for Hailo AI accelerators",
+               "hailo-device-plugin"};
   app.set_version_flag("--version", HDP_VERSION);
   FlagValues serve_flags;
   AddSettingFlags(&app, &serve_flags);
@@ -67,10 +67,12 @@ int main(int argc, char** argv) {
   auto* discover = app.add_subcommand("discover", "list the Hailo devices found");
   AddRootFlags(discover, &roots);
   discover->add_option("--output", output, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
 
   auto* cdi = app.add_subcommand("cdi", "CDI spec commands")->require_subcommand(1);
-  auto* generate = cdi->add_subcommand("generate", "write the CDI spec of the devices found");
+  auto* generate =
+      cdi->add_subcommand("generate", "write the CDI spec of the devices found");
   std::string cdi_output = "-";
   std::string kind = "hailo.ai/npu";
   AddRootFlags(generate, &roots);
@@ -84,7 +86,8 @@ int main(int argc, char** argv) {
       });
 
   auto* config = app.add_subcommand("config", "config commands")->require_subcommand(1);
-  auto* print = config->add_subcommand("print", "show the effective config and its sources");
+  auto* print =
+      config->add_subcommand("print", "show the effective config and its sources");
   FlagValues print_flags;
   AddSettingFlags(print, &print_flags);
   auto* version = app.add_subcommand("version", "print the version");

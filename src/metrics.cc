@@ -1,9 +1,9 @@
 #include "hailo_device_plugin/metrics.h"
 
+#include <prometheus/text_serializer.h>
+
 #include <algorithm>
 #include <cctype>
-
-#include <prometheus/text_serializer.h>
 
 #include "hailo_device_plugin/strings.h"
 
@@ -63,8 +63,9 @@ Metrics::Metrics()
                         .Name("hailo_device_plugin_scan_duration_seconds")
                         .Help("Duration of one device scan")
                         .Register(*registry_)
-                        .Add({}, prometheus::Histogram::BucketBoundaries{
-                                     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5})),
+                        .Add({},
+                             prometheus::Histogram::BucketBoundaries{
+                                 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5})),
       cdi_writes_(BuildCounter()
                       .Name("hailo_device_plugin_cdi_writes_total")
                       .Help("CDI spec files written")
@@ -83,22 +84,25 @@ Metrics::Metrics()
       .Set(1);
   for (Family family : AllFamilies()) {
     for (std::string_view health : {kHealthy, kUnhealthy}) {
-      devices_.Add({{"family", std::string(FamilyName(family))},
-                    {"health", std::string(health)}});
+      devices_.Add(
+          {{"family", std::string(FamilyName(family))}, {"health", std::string(health)}});
     }
   }
 }
 
-void Metrics::OnScan(std::chrono::nanoseconds duration, const std::vector<Device>& devices) {
+void Metrics::OnScan(std::chrono::nanoseconds duration,
+                     const std::vector<Device>& devices) {
   scans_.Increment();
   scan_seconds_.Observe(std::chrono::duration<double>(duration).count());
   for (Family family : AllFamilies()) {
     for (bool healthy : {true, false}) {
-      double n = static_cast<double>(std::count_if(devices.begin(), devices.end(), [&](auto& d) {
-        return d.family == family && d.healthy == healthy;
-      }));
-      devices_.Add({{"family", std::string(FamilyName(family))},
-                    {"health", std::string(healthy ? kHealthy : kUnhealthy)}})
+      double n =
+          static_cast<double>(std::count_if(devices.begin(), devices.end(), [&](auto& d) {
+            return d.family == family && d.healthy == healthy;
+          }));
+      devices_
+          .Add({{"family", std::string(FamilyName(family))},
+                {"health", std::string(healthy ? kHealthy : kUnhealthy)}})
           .Set(n);
     }
   }
@@ -106,7 +110,8 @@ void Metrics::OnScan(std::chrono::nanoseconds duration, const std::vector<Device
 
 void Metrics::OnAllocate(const std::string& resource, size_t devices) {
   allocations_.Add({{"resource", resource}}).Increment();
-  allocated_devices_.Add({{"resource", resource}}).Increment(static_cast<double>(devices));
+  allocated_devices_.Add({{"resource", resource}})
+      .Increment(static_cast<double>(devices));
 }
 
 void Metrics::OnAllocateError(const std::string& resource, const absl::Status& status) {
@@ -119,7 +124,9 @@ void Metrics::OnRegistered(const std::string& resource) {
 
 void Metrics::OnKubeletRestart() { kubelet_restarts_.Increment(); }
 
-void Metrics::OnCdiWrite(bool ok) { (ok ? cdi_writes_ : cdi_write_failures_).Increment(); }
+void Metrics::OnCdiWrite(bool ok) {
+  (ok ? cdi_writes_ : cdi_write_failures_).Increment();
+}
 
 std::string Metrics::Serialize() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());

@@ -14,7 +14,8 @@ namespace {
 std::string LabelValue(std::string_view text) {
   std::string out;
   for (char c : text.substr(0, 63)) {
-    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    bool ok =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
     out.push_back(ok ? c : '_');
   }
   return out;
@@ -48,7 +49,8 @@ std::string BuildNfdFeatures(const std::vector<Device>& devices) {
     }
   }
   std::string out;
-  for (const auto& [name, value] : labels) out += Cat("hailo.ai/", name, "=", value, "\n");
+  for (const auto& [name, value] : labels)
+    out += Cat("hailo.ai/", name, "=", value, "\n");
   return out;
 }
 

@@ -26,7 +26,8 @@ std::shared_ptr<grpc::Channel> UnixChannel(const std::string& path) {
   grpc::ChannelArguments args;
   // A fresh, unshared channel per call: no inherited reconnect backoff.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel("unix:" + path, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel("unix:" + path, grpc::InsecureChannelCredentials(),
+                                   args);
 }
 
 ino_t InodeOf(const std::string& path) {
@@ -86,8 +87,8 @@ absl::Status PluginEndpoint::CheckAnswers() {
   v1beta1::DevicePluginOptions response;
   grpc::Status status = stub->GetDevicePluginOptions(&context, request, &response);
   if (!status.ok()) {
-    return absl::UnavailableError(Cat(socket_path_, ": server does not answer: ",
-                                               status.error_message()));
+    return absl::UnavailableError(
+        Cat(socket_path_, ": server does not answer: ", status.error_message()));
   }
   return absl::OkStatus();
 }
@@ -108,12 +109,12 @@ absl::Status PluginEndpoint::Connect(grpc::Channel& channel, const std::string& 
       if (cancelled_) return absl::CancelledError("shutting down");
     }
     if (std::chrono::system_clock::now() >= deadline) {
-      return absl::UnavailableError(Cat(path, ": no connection within ",
-                                        std::chrono::milliseconds(kConnectTimeout).count(),
-                                        " ms"));
+      return absl::UnavailableError(
+          Cat(path, ": no connection within ",
+              std::chrono::milliseconds(kConnectTimeout).count(), " ms"));
     }
-    channel.WaitForStateChange(state, std::min(deadline, std::chrono::system_clock::now() +
-                                                             kRegisterPoll));
+    channel.WaitForStateChange(
+        state, std::min(deadline, std::chrono::system_clock::now() + kRegisterPoll));
   }
   return absl::OkStatus();
 }
@@ -145,8 +146,8 @@ absl::Status PluginEndpoint::Register(const std::function<void()>& connected) {
     pending_call_ = nullptr;
   }
   if (!status.ok()) {
-    return absl::UnavailableError(Cat("Register on ", kubelet_socket,
-                                               " failed: ", status.error_message()));
+    return absl::UnavailableError(
+        Cat("Register on ", kubelet_socket, " failed: ", status.error_message()));
   }
   return absl::OkStatus();
 }

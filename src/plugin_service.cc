@@ -28,13 +28,11 @@ void PluginService::Shutdown() {
 
 std::vector<AdvertisedDevice> PluginService::Advertised() const {
   auto snapshot = registry_->Current();
-  return AdvertiseDevices(options_.resource.Select(snapshot->devices),
-                          options_.sharing);
+  return AdvertiseDevices(options_.resource.Select(snapshot->devices), options_.sharing);
 }
 
-grpc::Status PluginService::GetDevicePluginOptions(grpc::ServerContext*,
-                                                   const v1beta1::Empty*,
-                                                   v1beta1::DevicePluginOptions* response) {
+grpc::Status PluginService::GetDevicePluginOptions(
+    grpc::ServerContext*, const v1beta1::Empty*, v1beta1::DevicePluginOptions* response) {
   response->set_pre_start_required(false);
   response->set_get_preferred_allocation_available(true);
   return grpc::Status::OK;
@@ -55,8 +53,8 @@ grpc::Status PluginService::ListAndWatch(
     if (stop()) break;
     if (snapshot->version == sent_version) continue;
     sent_version = snapshot->version;
-    auto advertised = AdvertiseDevices(options_.resource.Select(snapshot->devices),
-                                       options_.sharing);
+    auto advertised =
+        AdvertiseDevices(options_.resource.Select(snapshot->devices), options_.sharing);
     auto message = BuildListAndWatchResponse(advertised);
     // Other families' changes do not concern this resource's stream.
     if (!first && message.SerializeAsString() ==
@@ -81,10 +79,11 @@ grpc::Status PluginService::GetPreferredAllocation(
                                        req.available_deviceids().end());
     std::vector<std::string> must(req.must_include_deviceids().begin(),
                                   req.must_include_deviceids().end());
-    auto chosen = ChoosePreferredAllocation(available, must, req.allocation_size(), advertised);
+    auto chosen =
+        ChoosePreferredAllocation(available, must, req.allocation_size(), advertised);
     if (!chosen.ok()) {
-      spdlog::warn("{}: GetPreferredAllocation refused: {}", options_.resource.resource_name,
-                   chosen.status().message());
+      spdlog::warn("{}: GetPreferredAllocation refused: {}",
+                   options_.resource.resource_name, chosen.status().message());
       return ToGrpcStatus(chosen.status());
     }
     auto* out = response->add_container_responses();
@@ -103,7 +102,8 @@ grpc::Status PluginService::Allocate(grpc::ServerContext*,
     auto answer = BuildContainerAllocateResponse(ids, advertised, options_);
     if (!answer.ok()) {
       spdlog::warn("{}: Allocate refused: {}", resource, answer.status().message());
-      if (observer_.on_allocate_error) observer_.on_allocate_error(resource, answer.status());
+      if (observer_.on_allocate_error)
+        observer_.on_allocate_error(resource, answer.status());
       return ToGrpcStatus(answer.status());
     }
     spdlog::info("{}: allocated {}", resource, answer->envs().at("HAILO_DEVICE_IDS"));

@@ -8,8 +8,8 @@
 #include <set>
 #include <tuple>
 
-#include "hailo_device_plugin/strings.h"
 #include "hailo_device_plugin/allocation.h"
+#include "hailo_device_plugin/strings.h"
 
 namespace hailo_dp {
 namespace {
@@ -66,9 +66,9 @@ absl::Status CheckRequest(const std::vector<std::string>& available,
   }
   if (size <= 0 || static_cast<size_t>(size) < must_include.size() ||
       static_cast<size_t>(size) > available.size()) {
-    return absl::InvalidArgumentError(Cat(
-        "cannot choose ", size, " devices from ", available.size(), " available with ",
-        must_include.size(), " that must be included"));
+    return absl::InvalidArgumentError(Cat("cannot choose ", size, " devices from ",
+                                          available.size(), " available with ",
+                                          must_include.size(), " that must be included"));
   }
   return absl::OkStatus();
 }
@@ -107,10 +107,11 @@ int NextNode(const std::map<int, std::vector<Candidate>>& free, size_t remaining
 void TakeFrom(std::vector<Candidate>& list, size_t count,
               std::map<std::string, int>& physical_use, std::vector<std::string>& out) {
   while (count-- > 0 && !list.empty()) {
-    auto best = std::min_element(list.begin(), list.end(), [&](const auto& a, const auto& b) {
-      return std::tuple(physical_use[a.physical_id], a.replica, a.id) <
-             std::tuple(physical_use[b.physical_id], b.replica, b.id);
-    });
+    auto best =
+        std::min_element(list.begin(), list.end(), [&](const auto& a, const auto& b) {
+          return std::tuple(physical_use[a.physical_id], a.replica, a.id) <
+                 std::tuple(physical_use[b.physical_id], b.replica, b.id);
+        });
     physical_use[best->physical_id]++;
     out.push_back(best->id);
     list.erase(best);
@@ -120,8 +121,9 @@ void TakeFrom(std::vector<Candidate>& list, size_t count,
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> ChoosePreferredAllocation(
-    const std::vector<std::string>& available, const std::vector<std::string>& must_include,
-    int size, const std::vector<AdvertisedDevice>& advertised) {
+    const std::vector<std::string>& available,
+    const std::vector<std::string>& must_include, int size,
+    const std::vector<AdvertisedDevice>& advertised) {
   if (absl::Status s = CheckRequest(available, must_include, size); !s.ok()) return s;
   std::map<std::string_view, const AdvertisedDevice*> index;
   for (const AdvertisedDevice& a : advertised) index.emplace(a.id, &a);

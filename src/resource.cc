@@ -19,9 +19,8 @@ bool IsDnsSubdomain(std::string_view s) {
   size_t start = 0;
   while (start <= s.size()) {
     size_t dot = s.find('.', start);
-    std::string_view label = s.substr(start, dot == std::string_view::npos
-                                                 ? std::string_view::npos
-                                                 : dot - start);
+    std::string_view label = s.substr(
+        start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (label.empty() || label.size() > 63 || label.front() == '-' ||
         label.back() == '-' || !std::all_of(label.begin(), label.end(), IsDnsLabelChar)) {
       return false;
@@ -71,7 +70,8 @@ std::vector<Device> ResourceSpec::Select(const std::vector<Device>& devices) con
 
 absl::Status ValidateResourceName(std::string_view name) {
   size_t slash = name.find('/');
-  if (slash == std::string_view::npos || name.find('/', slash + 1) != std::string_view::npos) {
+  if (slash == std::string_view::npos ||
+      name.find('/', slash + 1) != std::string_view::npos) {
     return absl::InvalidArgumentError(
         Cat("resource name '", name, "' must have the form domain/name"));
   }
@@ -81,21 +81,21 @@ absl::Status ValidateResourceName(std::string_view name) {
   // is a DNS subdomain of at most 253 characters.
   constexpr size_t kMaxDomain = 253 - std::string_view("requests.").size();
   if (!IsDnsSubdomain(domain) || domain.size() > kMaxDomain) {
-    return absl::InvalidArgumentError(Cat(
-        "resource name '", name, "': '", domain,
-        "' is not a lower-case DNS domain of at most ", kMaxDomain, " characters"));
+    return absl::InvalidArgumentError(Cat("resource name '", name, "': '", domain,
+                                          "' is not a lower-case DNS domain of at most ",
+                                          kMaxDomain, " characters"));
   }
   // The kubelet refuses every name that contains "kubernetes.io/", so any
   // domain ending in "kubernetes.io" (even "xkubernetes.io") is reserved.
   if (EndsWith(domain, "kubernetes.io") || domain == "k8s.io" ||
       EndsWith(domain, ".k8s.io")) {
-    return absl::InvalidArgumentError(Cat(
-        "resource name '", name, "': the domain '", domain, "' is reserved for Kubernetes"));
+    return absl::InvalidArgumentError(Cat("resource name '", name, "': the domain '",
+                                          domain, "' is reserved for Kubernetes"));
   }
   if (!IsQualifiedNamePart(part)) {
-    return absl::InvalidArgumentError(Cat(
-        "resource name '", name, "': '", part,
-        "' must be 1-63 characters, alphanumeric at both ends, with '-', '_' or '.' inside"));
+    return absl::InvalidArgumentError(Cat("resource name '", name, "': '", part,
+                                          "' must be 1-63 characters, alphanumeric at "
+                                          "both ends, with '-', '_' or '.' inside"));
   }
   return absl::OkStatus();
 }

@@ -52,7 +52,8 @@ int RunServe(const FlagValues& flags) {
     std::cerr << "hailo-device-plugin: " << loaded.status().message() << "\n";
     return 2;
   }
-  if (absl::Status s = ConfigureLogging(loaded->config.log_level, loaded->config.log_format);
+  if (absl::Status s =
+          ConfigureLogging(loaded->config.log_level, loaded->config.log_format);
       !s.ok()) {
     std::cerr << "hailo-device-plugin: " << s.message() << "\n";
     return 2;

@@ -129,6 +129,7 @@ void Supervisor::Step(size_t i) {
       state = State{};
       state.registered = true;
       state.fence = fence;
+      if (registrations_.load() == 0) first_fence_ = fence;
       registered_[i].store(true);
       registrations_.fetch_add(1);
       spdlog::info("{}: registered with the kubelet", resource);
@@ -169,7 +170,8 @@ void Supervisor::HandleEvents() {
         if ((event->mask & IN_OPEN) && fences_seen_ < fences_emitted_) ++fences_seen_;
         continue;
       }
-      if (event->name == kKubeletSocketName && (event->mask & (IN_CREATE | IN_MOVED_TO))) {
+      if (event->name == kKubeletSocketName &&
+          (event->mask & (IN_CREATE | IN_MOVED_TO))) {
         OnNewKubelet();
       }
     }
@@ -179,8 +181,7 @@ void Supervisor::HandleEvents() {
 void Supervisor::OnNewKubelet() {
   // An endpoint whose Register call connected after this event was queued
   // (its fence is still ahead in the queue) reached this kubelet or a newer
-  // one; every other endpoint registers again. The first kubelet we see is a
-  // start, not a restart.
+  // one; every other endpoint registers again.
   bool current = true;
   for (size_t i = 0; i < endpoints_.size(); ++i) {
     const State& state = states_[i];
@@ -188,8 +189,13 @@ void Supervisor::OnNewKubelet() {
     current = false;
     Restart(i, /*reserve=*/false);
   }
-  if (registrations_.load() == 0) {
-    spdlog::info("kubelet.sock created: registering with the kubelet");
+  // A restart is a kubelet.sock newer than our first registration: its event
+  // comes after that registration's fence (or there was no fence to tell).
+  const bool restart =
+      registrations_.load() > 0 && (first_fence_ == 0 || first_fence_ <= fences_seen_);
+  if (!restart) {
+    spdlog::info("kubelet.sock created: {}",
+                 current ? "already registered with it" : "registering with the kubelet");
     return;
   }
   spdlog::info("kubelet.sock created: the kubelet restarted; {}",

@@ -20,7 +20,9 @@ std::string_view Basename(std::string_view path) {
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
-std::string StatusMessage(const absl::Status& status) { return std::string(status.message()); }
+std::string StatusMessage(const absl::Status& status) {
+  return std::string(status.message());
+}
 
 absl::Status WithPath(std::string_view path, const absl::Status& status) {
   return absl::Status(status.code(), std::string(path) + ": " + StatusMessage(status));

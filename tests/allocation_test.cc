@@ -63,7 +63,8 @@ std::map<std::string, std::string> Envs(const v1beta1::ContainerAllocateResponse
   return {r.envs().begin(), r.envs().end()};
 }
 
-std::map<std::string, std::string> Annotations(const v1beta1::ContainerAllocateResponse& r) {
+std::map<std::string, std::string> Annotations(
+    const v1beta1::ContainerAllocateResponse& r) {
   return {r.annotations().begin(), r.annotations().end()};
 }
 
@@ -91,7 +92,8 @@ TEST_P(ParseAllocationModesTest, Parses) {
 INSTANTIATE_TEST_SUITE_P(
     Table, ParseAllocationModesTest,
     ::testing::Values(
-        ModesCase{"cdi-cri", kModeCdiCri}, ModesCase{"cdi-annotations", kModeCdiAnnotations},
+        ModesCase{"cdi-cri", kModeCdiCri},
+        ModesCase{"cdi-annotations", kModeCdiAnnotations},
         ModesCase{"device-specs", kModeDeviceSpecs},
         ModesCase{"cdi-cri,device-specs", kModeCdiCri | kModeDeviceSpecs},
         ModesCase{" cdi-cri , cdi-annotations ", kModeCdiCri | kModeCdiAnnotations},
@@ -101,13 +103,14 @@ INSTANTIATE_TEST_SUITE_P(
         ModesCase{"cdi-cri,,device-specs,", kModeCdiCri | kModeDeviceSpecs}));
 
 TEST(ParseAllocationModes, UnknownModeIsNamed) {
-  for (const std::string& text :
-       {std::string("bogus"), std::string("cdi-cri,bogus"), std::string("bogus , cdi-cri")}) {
+  for (const std::string& text : {std::string("bogus"), std::string("cdi-cri,bogus"),
+                                  std::string("bogus , cdi-cri")}) {
     absl::StatusOr<unsigned> modes = ParseAllocationModes(text);
     ASSERT_FALSE(modes.ok()) << text;
     EXPECT_EQ(modes.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(Str(modes.status().message()), HasSubstr("'bogus'"));
-    EXPECT_THAT(Str(modes.status().message()), HasSubstr("cdi-cri, cdi-annotations, device-specs"));
+    EXPECT_THAT(Str(modes.status().message()),
+                HasSubstr("cdi-cri, cdi-annotations, device-specs"));
   }
 }
 
@@ -128,7 +131,8 @@ TEST(ParseAllocationModes, EmptyIsAnError) {
 
 TEST(AllocationModesToString, ListsModesInCanonicalOrder) {
   EXPECT_EQ(AllocationModesToString(kModeCdiCri), "cdi-cri");
-  EXPECT_EQ(AllocationModesToString(kModeDeviceSpecs | kModeCdiCri), "cdi-cri,device-specs");
+  EXPECT_EQ(AllocationModesToString(kModeDeviceSpecs | kModeCdiCri),
+            "cdi-cri,device-specs");
   EXPECT_EQ(AllocationModesToString(kModeCdiCri | kModeCdiAnnotations | kModeDeviceSpecs),
             "cdi-cri,cdi-annotations,device-specs");
 }
@@ -169,8 +173,8 @@ TEST(AdvertiseDevices, SharedFamilyGetsReplicasOthersDoNot) {
 TEST(AdvertiseDevices, SixtyFourReplicasAreAllDistinct) {
   SharingMap sharing;
   sharing[Family::kHailo8].replicas = 64;
-  std::vector<AdvertisedDevice> advertised =
-      AdvertiseDevices({Dev("0000:03:00.0", "hailo0"), Dev("0000:04:00.0", "hailo1")}, sharing);
+  std::vector<AdvertisedDevice> advertised = AdvertiseDevices(
+      {Dev("0000:03:00.0", "hailo0"), Dev("0000:04:00.0", "hailo1")}, sharing);
   ASSERT_THAT(advertised, SizeIs(128));
   std::set<std::string> ids;
   for (const AdvertisedDevice& a : advertised) {
@@ -188,7 +192,8 @@ TEST(BuildListAndWatchResponse, HealthAndTopology) {
       Dev("0000:03:00.0", "hailo0", Family::kHailo8, 1),
       Unhealthy(Dev("0000:04:00.0", "hailo1", Family::kHailo8, 0), "node missing"),
       Dev("0000:05:00.0", "hailo2")};
-  v1beta1::ListAndWatchResponse r = BuildListAndWatchResponse(AdvertiseDevices(devices, {}));
+  v1beta1::ListAndWatchResponse r =
+      BuildListAndWatchResponse(AdvertiseDevices(devices, {}));
   ASSERT_EQ(r.devices_size(), 3);
   EXPECT_EQ(r.devices(0).id(), "0000-03-00.0");
   EXPECT_EQ(r.devices(0).health(), "Healthy");
@@ -201,7 +206,8 @@ TEST(BuildListAndWatchResponse, HealthAndTopology) {
   EXPECT_EQ(r.devices(1).topology().nodes(0).id(), 0);
 
   EXPECT_EQ(r.devices(2).health(), "Healthy");
-  EXPECT_FALSE(r.devices(2).has_topology()) << "no topology when the NUMA node is unknown";
+  EXPECT_FALSE(r.devices(2).has_topology())
+      << "no topology when the NUMA node is unknown";
 }
 
 TEST(BuildListAndWatchResponse, ReplicasShareHealthAndTopology) {
@@ -230,8 +236,8 @@ class AllocateTest : public ::testing::Test {
   }
   absl::StatusOr<v1beta1::ContainerAllocateResponse> Allocate(
       const std::vector<std::string>& ids) {
-    return BuildContainerAllocateResponse(ids, AdvertiseDevices(devices_, options_.sharing),
-                                          options_);
+    return BuildContainerAllocateResponse(
+        ids, AdvertiseDevices(devices_, options_.sharing), options_);
   }
   // Allocates and expects success.
   v1beta1::ContainerAllocateResponse AllocateOk(const std::vector<std::string>& ids) {
@@ -303,7 +309,8 @@ TEST_F(AllocateTest, HugeIdGivesABoundedMessage) {
 
 TEST_F(AllocateTest, CdiCriFillsCdiDevicesOnly) {
   auto r = AllocateOk({"0001-01-00.0", "0000-03-00.0"});
-  EXPECT_THAT(CdiNames(r), ElementsAre("hailo.ai/npu=0001-01-00.0", "hailo.ai/npu=0000-03-00.0"));
+  EXPECT_THAT(CdiNames(r),
+              ElementsAre("hailo.ai/npu=0001-01-00.0", "hailo.ai/npu=0000-03-00.0"));
   EXPECT_EQ(r.devices_size(), 0);
   EXPECT_EQ(r.mounts_size(), 0);
   EXPECT_THAT(Annotations(r), IsEmpty());
@@ -337,7 +344,8 @@ TEST_F(AllocateTest, DeviceSpecsGiveTheNodes) {
   EXPECT_EQ(r.devices(1).permissions(), "rw");
   EXPECT_EQ(r.cdi_devices_size(), 0);
   EXPECT_THAT(Annotations(r), IsEmpty());
-  EXPECT_THAT(Envs(r), ElementsAre(Pair("HAILO_DEVICE_IDS", "0000:03:00.0,0000:06:00.0")));
+  EXPECT_THAT(Envs(r),
+              ElementsAre(Pair("HAILO_DEVICE_IDS", "0000:03:00.0,0000:06:00.0")));
 }
 
 TEST_F(AllocateTest, AllModesCombined) {
@@ -353,7 +361,8 @@ TEST_F(AllocateTest, AllModesCombined) {
 TEST_F(AllocateTest, PerFamilyResourceNamesKindAndAnnotation) {
   options_.resource = PerFamilyResources("hailo.ai/npu")[1];  // hailo10h
   options_.modes = kModeCdiCri | kModeCdiAnnotations;
-  EXPECT_EQ(CdiAnnotationKey(options_.resource), "cdi.k8s.io/hailo-device-plugin_hailo10h");
+  EXPECT_EQ(CdiAnnotationKey(options_.resource),
+            "cdi.k8s.io/hailo-device-plugin_hailo10h");
   auto r = AllocateOk({"0000-06-00.0"});
   EXPECT_THAT(CdiNames(r), ElementsAre("hailo.ai/hailo10h=0000-06-00.0"));
   EXPECT_THAT(Annotations(r), ElementsAre(Pair("cdi.k8s.io/hailo-device-plugin_hailo10h",
@@ -373,7 +382,8 @@ TEST_F(AllocateTest, ReplicasOfOneDeviceMapToOneDevice) {
   options_.sharing[Family::kHailo8].replicas = 4;
   options_.modes = kModeCdiCri | kModeDeviceSpecs | kModeCdiAnnotations;
   auto r = AllocateOk({"0000-03-00.0::2", "0000-03-00.0::0", "0001-01-00.0::1"});
-  EXPECT_THAT(CdiNames(r), ElementsAre("hailo.ai/npu=0000-03-00.0", "hailo.ai/npu=0001-01-00.0"));
+  EXPECT_THAT(CdiNames(r),
+              ElementsAre("hailo.ai/npu=0000-03-00.0", "hailo.ai/npu=0001-01-00.0"));
   ASSERT_EQ(r.devices_size(), 2);
   EXPECT_EQ(r.devices(0).host_path(), "/dev/hailo0");
   EXPECT_EQ(r.devices(1).host_path(), "/dev/hailo1");
@@ -414,8 +424,9 @@ TEST_F(AllocateTest, ServiceFlavourGivesTheSocketNotTheNode) {
   EXPECT_EQ(r.mounts(0).container_path(), "/run/hailo/hailort.sock");
   EXPECT_FALSE(r.mounts(0).read_only());
   EXPECT_THAT(Envs(r),
-              UnorderedElementsAre(Pair("HAILORT_SERVICE_ADDRESS", "unix:///run/hailo/hailort.sock"),
-                                   Pair("HAILO_DEVICE_IDS", "0000:03:00.0,0001:01:00.0")));
+              UnorderedElementsAre(
+                  Pair("HAILORT_SERVICE_ADDRESS", "unix:///run/hailo/hailort.sock"),
+                  Pair("HAILO_DEVICE_IDS", "0000:03:00.0,0001:01:00.0")));
 }
 
 TEST_F(AllocateTest, ServiceFlavourDefaultSocket) {
@@ -646,8 +657,7 @@ TEST_F(PreferredTest, AnswerIsIndependentOfInputOrder) {
   Use({Dev("0000:01:00.0", "hailo0", Family::kHailo8, 0),
        Dev("0000:02:00.0", "hailo1", Family::kHailo8, 0),
        Dev("0000:81:00.0", "hailo2", Family::kHailo8, 1),
-       Dev("0000:82:00.0", "hailo3", Family::kHailo8, 1),
-       Dev("0000:c1:00.0", "hailo4")},
+       Dev("0000:82:00.0", "hailo3", Family::kHailo8, 1), Dev("0000:c1:00.0", "hailo4")},
       sharing);
   const std::vector<std::string> sorted = available_;
   struct Case {
@@ -701,8 +711,8 @@ class ImpossiblePreferredTest : public ::testing::TestWithParam<ImpossibleCase> 
 
 TEST_P(ImpossiblePreferredTest, IsInvalidArgumentWithReason) {
   const ImpossibleCase& c = GetParam();
-  std::vector<AdvertisedDevice> advertised =
-      AdvertiseDevices({Dev("0000:01:00.0", "hailo0"), Dev("0000:02:00.0", "hailo1")}, {});
+  std::vector<AdvertisedDevice> advertised = AdvertiseDevices(
+      {Dev("0000:01:00.0", "hailo0"), Dev("0000:02:00.0", "hailo1")}, {});
   auto r = ChoosePreferredAllocation(c.available, c.must, c.size, advertised);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
@@ -717,16 +727,26 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         ImpossibleCase{"SizeZero", kTwo, {}, 0, "cannot choose 0 devices from 2"},
         ImpossibleCase{"SizeNegative", kTwo, {}, -1, "cannot choose -1"},
-        ImpossibleCase{"SizeAboveAvailable", kTwo, {}, 3, "cannot choose 3 devices from 2"},
+        ImpossibleCase{
+            "SizeAboveAvailable", kTwo, {}, 3, "cannot choose 3 devices from 2"},
         ImpossibleCase{"NothingAvailable", {}, {}, 1, "cannot choose 1 devices from 0"},
         ImpossibleCase{"SizeBelowMustInclude", kTwo, kTwo, 1, "2 that must be included"},
-        ImpossibleCase{"MustNotAvailable", {"0000-01-00.0"}, {"0000-02-00.0"}, 1,
+        ImpossibleCase{"MustNotAvailable",
+                       {"0000-01-00.0"},
+                       {"0000-02-00.0"},
+                       1,
                        "must-include device '0000-02-00.0' is not among the available"},
-        ImpossibleCase{"HugeMustNotAvailable", kTwo, {std::string(10240, 'y')}, 1,
-                       "(10240 bytes)"},
-        ImpossibleCase{"DuplicateAvailable", {"0000-01-00.0", "0000-01-00.0"}, {}, 1,
+        ImpossibleCase{
+            "HugeMustNotAvailable", kTwo, {std::string(10240, 'y')}, 1, "(10240 bytes)"},
+        ImpossibleCase{"DuplicateAvailable",
+                       {"0000-01-00.0", "0000-01-00.0"},
+                       {},
+                       1,
                        "available_deviceIDs lists '0000-01-00.0' twice"},
-        ImpossibleCase{"DuplicateMustInclude", kTwo, {"0000-02-00.0", "0000-02-00.0"}, 2,
+        ImpossibleCase{"DuplicateMustInclude",
+                       kTwo,
+                       {"0000-02-00.0", "0000-02-00.0"},
+                       2,
                        "must_include_deviceIDs lists '0000-02-00.0' twice"}),
     [](const ::testing::TestParamInfo<ImpossibleCase>& info) { return info.param.name; });
 

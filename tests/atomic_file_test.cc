@@ -1,4 +1,3 @@
-#include "testing/temp_dir.h"
 #include "hailo_device_plugin/atomic_file.h"
 
 #include <fcntl.h>
@@ -27,6 +26,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hailo_device_plugin/strings.h"
+#include "testing/temp_dir.h"
 
 namespace hailo_dp {
 namespace {
@@ -245,7 +245,8 @@ TEST_F(AtomicFileTest, WriteFailureKeepsThePreviousFile) {
 // Runs `body` in a child process with a private mount namespace and a small
 // tmpfs mounted on `dir`. The child reports problems through its output;
 // returns "skip: ..." when mounting is not permitted.
-std::string InPrivateTmpfs(const std::string& dir, const std::function<std::string()>& body) {
+std::string InPrivateTmpfs(const std::string& dir,
+                           const std::function<std::string()>& body) {
   int fds[2];
   if (::pipe(fds) != 0) return Cat("pipe: ", std::strerror(errno));
   const pid_t pid = ::fork();
@@ -280,12 +281,13 @@ std::string InPrivateTmpfs(const std::string& dir, const std::function<std::stri
 }
 
 // Checks what a failed write must leave, from inside the child.
-std::string CheckFailure(const absl::StatusOr<WriteOutcome>& outcome, const std::string& dir,
-                         const std::string& path, int cause) {
+std::string CheckFailure(const absl::StatusOr<WriteOutcome>& outcome,
+                         const std::string& dir, const std::string& path, int cause) {
   std::string problems;
   if (outcome.ok()) return "the write succeeded";
   const std::string message = Str(outcome.status().message());
-  if (message.find(path) == std::string::npos) problems += "path not named: " + message + "\n";
+  if (message.find(path) == std::string::npos)
+    problems += "path not named: " + message + "\n";
   if (message.find(std::strerror(cause)) == std::string::npos) {
     problems += Cat("cause '", std::strerror(cause), "' not named: ", message, "\n");
   }
@@ -310,7 +312,8 @@ TEST_F(AtomicFileTest, FullFilesystemKeepsThePreviousFile) {
     while (::write(fd, block.data(), block.size()) > 0) {
     }
     ::close(fd);
-    return CheckFailure(WriteFileAtomically(path, std::string(8192, 'x')), dir, path, ENOSPC);
+    return CheckFailure(WriteFileAtomically(path, std::string(8192, 'x')), dir, path,
+                        ENOSPC);
   });
   if (result.rfind("skip: ", 0) == 0) GTEST_SKIP() << result;
   EXPECT_EQ(result, "");
@@ -368,12 +371,14 @@ TEST_F(AtomicFileTest, DistinctPathsFromSeveralThreads) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([this, t] {
       for (int i = 0; i < 50; ++i) {
-        EXPECT_TRUE(WriteFileAtomically(Path(Cat("f", t)), Cat("thread ", t, " round ", i)).ok());
+        EXPECT_TRUE(
+            WriteFileAtomically(Path(Cat("f", t)), Cat("thread ", t, " round ", i)).ok());
       }
     });
   }
   for (std::thread& thread : threads) thread.join();
-  for (int t = 0; t < 4; ++t) EXPECT_EQ(Slurp(Path(Cat("f", t))), Cat("thread ", t, " round 49"));
+  for (int t = 0; t < 4; ++t)
+    EXPECT_EQ(Slurp(Path(Cat("f", t))), Cat("thread ", t, " round 49"));
   EXPECT_THAT(Entries(dir_.path()), ElementsAre("f0", "f1", "f2", "f3"));
 }
 

@@ -1,4 +1,3 @@
-#include "testing/temp_dir.h"
 #include "hailo_device_plugin/cdi_spec.h"
 
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include "hailo_device_plugin/device_source.h"
 #include "hailo_device_plugin/strings.h"
 #include "testing/fake_host_tree.h"
+#include "testing/temp_dir.h"
 
 namespace hailo_dp {
 namespace {
@@ -32,17 +32,18 @@ using testing::TempDir;
 using nlohmann::json;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
-using ::testing::UnorderedElementsAreArray;
 using testing::FakeDevice;
 using testing::FakeHostTree;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using testing::Layout;
+using ::testing::UnorderedElementsAreArray;
 
 namespace fs = std::filesystem;
 
 const std::string kGoldenDir = std::string(HDP_SOURCE_DIR) + "/tests/golden";
-const std::string kValidator = std::string(HDP_SOURCE_DIR) + "/tests/validate_cdi_schema.py";
+const std::string kValidator =
+    std::string(HDP_SOURCE_DIR) + "/tests/validate_cdi_schema.py";
 
 // --- Devices for the goldens ----------------------------------------------------
 
@@ -107,7 +108,6 @@ std::vector<GoldenCase> GoldenCases() {
 
 // --- Helpers --------------------------------------------------------------------
 
-
 void WriteAll(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << content;
@@ -128,8 +128,8 @@ bool UpdateGolden() {
   command += " 2>&1";
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) {
-    return ::testing::AssertionFailure() << "cannot run: " << command << ": "
-                                         << std::strerror(errno);
+    return ::testing::AssertionFailure()
+           << "cannot run: " << command << ": " << std::strerror(errno);
   }
   std::string output;
   char buffer[4096];
@@ -257,16 +257,17 @@ class CdiGoldenTest : public ::testing::TestWithParam<GoldenCase> {};
 TEST_P(CdiGoldenTest, MatchesGoldenFollowsRulesAndSchema) {
   const GoldenCase& c = GetParam();
   const std::string golden = Cat(kGoldenDir, "/", c.name, ".json");
-  const std::string actual = SerializeCdiSpec(BuildCdiSpec(c.devices, {"hailo.ai/npu", c.class_dirs}));
+  const std::string actual =
+      SerializeCdiSpec(BuildCdiSpec(c.devices, {"hailo.ai/npu", c.class_dirs}));
   if (UpdateGolden()) {
     fs::create_directories(kGoldenDir);
     WriteAll(golden, actual);
     std::cerr << "UPDATE_GOLDEN=1: wrote " << golden << "\n";
   }
   ASSERT_TRUE(fs::exists(golden)) << golden << " is missing: run with UPDATE_GOLDEN=1";
-  EXPECT_EQ(actual, Slurp(golden))
-      << "the spec differs from " << golden
-      << " (if the change is intended, regenerate with UPDATE_GOLDEN=1 and review the diff)";
+  EXPECT_EQ(actual, Slurp(golden)) << "the spec differs from " << golden
+                                   << " (if the change is intended, regenerate with "
+                                      "UPDATE_GOLDEN=1 and review the diff)";
   ExpectCdiRules(json::parse(actual), c.devices, c.class_dirs);
   EXPECT_TRUE(ValidateAgainstSchema({golden}));
 }
@@ -296,7 +297,8 @@ TEST(CdiSpec, DeterministicAndIndependentOfInputOrder) {
 }
 
 TEST(CdiSpec, DuplicateClassDirsAreMaskedOnce) {
-  json spec = BuildCdiSpec({Hailo8()}, {"hailo.ai/npu", {"hailo_chardev", "hailo_chardev"}});
+  json spec =
+      BuildCdiSpec({Hailo8()}, {"hailo.ai/npu", {"hailo_chardev", "hailo_chardev"}});
   EXPECT_EQ(spec.at("containerEdits").at("mounts").size(), 1u);
 }
 
@@ -311,7 +313,8 @@ TEST(CdiSpec, EntriesOfOneDevice) {
   const json& by_id = spec.at("devices")[0];
   EXPECT_EQ(by_id.at("name"), "0001-01-00.0");
   EXPECT_EQ(by_id.at("containerEdits").at("deviceNodes"),
-            json::parse(R"([{"path":"/dev/h1x-0","hostPath":"/dev/h1x-0","permissions":"rw"}])"));
+            json::parse(
+                R"([{"path":"/dev/h1x-0","hostPath":"/dev/h1x-0","permissions":"rw"}])"));
   EXPECT_EQ(by_id.at("containerEdits").at("mounts")[0].at("hostPath"),
             "/sys/class/hailo1x/h1x-0");
   EXPECT_EQ(spec.at("devices")[1].at("name"), "h1x-0");

@@ -1,4 +1,3 @@
-#include "testing/temp_dir.h"
 #include "hailo_device_plugin/cdi_writer.h"
 
 #include <signal.h>
@@ -11,11 +10,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -23,15 +21,16 @@
 #include "hailo_device_plugin/device_source.h"
 #include "hailo_device_plugin/strings.h"
 #include "testing/fake_host_tree.h"
+#include "testing/temp_dir.h"
 
 namespace hailo_dp {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using testing::FakeDevice;
 using testing::FakeHostTree;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using testing::Layout;
 
 namespace fs = std::filesystem;
@@ -108,7 +107,8 @@ TEST(ExistingClassDirs, FromAFakeHostTree) {
   tree.AddDevice({.pci_address = "0000:04:00.0",
                   .family = Family::kHailo10H,
                   .layout = Layout::kHailo1x53});
-  EXPECT_THAT(ExistingClassDirs(tree.sys_root()), ElementsAre("hailo_chardev", "hailo1x"));
+  EXPECT_THAT(ExistingClassDirs(tree.sys_root()),
+              ElementsAre("hailo_chardev", "hailo1x"));
 }
 
 // --- CdiWriter ---------------------------------------------------------------------
@@ -124,13 +124,13 @@ class CdiWriterTest : public ::testing::Test {
   std::string spec_path() const { return cdi_dir() + "/hailo.ai-npu.json"; }
   std::string Expected(const std::vector<Device>& devices,
                        const std::string& kind = "hailo.ai/npu") const {
-    return SerializeCdiSpec(
-        BuildCdiSpec(devices, {kind, {"hailo_chardev", "hailo1x"}}));
+    return SerializeCdiSpec(BuildCdiSpec(devices, {kind, {"hailo_chardev", "hailo1x"}}));
   }
 
   TempDir root_;
-  std::vector<Device> devices_ = {Dev("0000:03:00.0", "hailo_chardev", "hailo0"),
-                                  Dev("0000:04:00.0", "hailo1x", "h1x-0", Family::kHailo10H)};
+  std::vector<Device> devices_ = {
+      Dev("0000:03:00.0", "hailo_chardev", "hailo0"),
+      Dev("0000:04:00.0", "hailo1x", "h1x-0", Family::kHailo10H)};
 };
 
 TEST_F(CdiWriterTest, WritesTheSpecFileOfTheResource) {
@@ -328,7 +328,8 @@ TEST(CdiWriterScan, SpecFromAScannedFakeHost) {
   nlohmann::json spec = nlohmann::json::parse(Slurp(writer.path()));
   std::vector<std::string> names;
   for (const auto& d : spec.at("devices")) names.push_back(d.at("name"));
-  EXPECT_THAT(names, ElementsAre("0000-03-00.0", "hailo0", "0001-01-00.0", "h1x-2", "all"));
+  EXPECT_THAT(names,
+              ElementsAre("0000-03-00.0", "hailo0", "0001-01-00.0", "h1x-2", "all"));
   EXPECT_EQ(spec.at("containerEdits").at("mounts").size(), 2u);
   EXPECT_EQ(Slurp(writer.path()).find(tree.root()), std::string::npos);
 }

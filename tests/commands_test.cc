@@ -1,4 +1,3 @@
-#include "testing/temp_dir.h"
 #include "hailo_device_plugin/commands.h"
 
 #include <sys/stat.h>
@@ -9,12 +8,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -23,19 +21,20 @@
 #include "hailo_device_plugin/config_loader.h"
 #include "hailo_device_plugin/strings.h"
 #include "testing/fake_host_tree.h"
+#include "testing/temp_dir.h"
 
 namespace hailo_dp {
 namespace {
 
 using nlohmann::json;
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
-using ::testing::Not;
-using ::testing::StartsWith;
 using testing::FakeDevice;
 using testing::FakeHostTree;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using testing::Layout;
+using ::testing::Not;
+using ::testing::StartsWith;
 
 namespace fs = std::filesystem;
 using testing::Slurp;
@@ -75,16 +74,16 @@ Device FailedProbe(std::string pci_address) {
 }
 
 TEST(DevicesToJson, FieldsAsDocumented) {
-  const std::string text = DevicesToJson({Healthy("0001:01:00.0", "h1x-0"),
-                                          FailedProbe("0000:03:00.0")});
+  const std::string text =
+      DevicesToJson({Healthy("0001:01:00.0", "h1x-0"), FailedProbe("0000:03:00.0")});
   ASSERT_FALSE(text.empty());
   EXPECT_EQ(text.back(), '\n');
   json out = json::parse(text);
   ASSERT_TRUE(out.is_array());
   ASSERT_EQ(out.size(), 2u);
-  const std::set<std::string> kKeys = {"id",       "pci_address", "device_node",
-                                       "family",   "driver",      "driver_version",
-                                       "numa_node", "health",     "reason"};
+  const std::set<std::string> kKeys = {"id",        "pci_address", "device_node",
+                                       "family",    "driver",      "driver_version",
+                                       "numa_node", "health",      "reason"};
   for (const json& d : out) {
     std::set<std::string> keys;
     for (const auto& [key, value] : d.items()) keys.insert(key);
@@ -179,7 +178,8 @@ std::string Quote(const std::string& s) {
 // Runs the real binary with a clean environment plus `env` ("A=1 B=2").
 class BinaryTest : public ::testing::Test {
  protected:
-  RunResult Run(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+  RunResult Run(const std::vector<std::string>& args,
+                const std::vector<std::string>& env = {},
                 const std::string& shell_prefix = "") {
     std::string command = shell_prefix + "env -i";
     for (const std::string& e : env) command += " " + Quote(e);
@@ -214,13 +214,15 @@ class BinaryTest : public ::testing::Test {
 class DiscoverTest : public BinaryTest {
  protected:
   void SetUp() override {
-    tree_.AddDevice({.pci_address = "0000:03:00.0", .layout = Layout::kHailoPci423, .numa_node = 0});
+    tree_.AddDevice(
+        {.pci_address = "0000:03:00.0", .layout = Layout::kHailoPci423, .numa_node = 0});
     tree_.AddDevice({.pci_address = "0001:01:00.0",
                      .family = Family::kHailo10H,
                      .layout = Layout::kHailo1x53,
                      .minor = 2});
     tree_.AddDevice({.pci_address = "0000:02:00.0", .probed = false});
-    if (!tree_.can_make_nodes()) GTEST_SKIP() << "mknod is not permitted here (not root?)";
+    if (!tree_.can_make_nodes())
+      GTEST_SKIP() << "mknod is not permitted here (not root?)";
   }
   std::vector<std::string> Roots() const {
     return {"--sys-root", tree_.sys_root(), "--dev-root", tree_.dev_root()};
@@ -275,13 +277,14 @@ TEST_F(DiscoverTest, TableOutputIsTheDefault) {
 
 TEST_F(BinaryTest, DiscoverOnAnEmptyTree) {
   FakeHostTree tree;
-  RunResult r = Run({"discover", "--sys-root", tree.sys_root(), "--dev-root", tree.dev_root()});
+  RunResult r =
+      Run({"discover", "--sys-root", tree.sys_root(), "--dev-root", tree.dev_root()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("No Hailo device found"));
   EXPECT_THAT(r.out, HasSubstr(tree.sys_root() + "/bus/pci/devices"));
   EXPECT_THAT(r.out, HasSubstr(tree.dev_root()));
-  RunResult j = Run({"discover", "--output", "json", "--sys-root", tree.sys_root(), "--dev-root",
-                     tree.dev_root()});
+  RunResult j = Run({"discover", "--output", "json", "--sys-root", tree.sys_root(),
+                     "--dev-root", tree.dev_root()});
   EXPECT_EQ(j.exit_code, 0);
   EXPECT_EQ(json::parse(j.out), json::array());
 }
@@ -322,7 +325,8 @@ TEST_F(DiscoverTest, CdiGenerateToAFile) {
 }
 
 TEST_F(DiscoverTest, CdiGenerateToStdout) {
-  std::vector<std::string> args = {"cdi", "generate", "--resource-name", "hailo.ai/hailo8"};
+  std::vector<std::string> args = {"cdi", "generate", "--resource-name",
+                                   "hailo.ai/hailo8"};
   for (const std::string& a : Roots()) args.push_back(a);
   RunResult r = Run(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -331,7 +335,8 @@ TEST_F(DiscoverTest, CdiGenerateToStdout) {
   EXPECT_EQ(spec.at("kind"), "hailo.ai/hailo8");
   std::vector<std::string> names;
   for (const json& d : spec.at("devices")) names.push_back(d.at("name"));
-  EXPECT_THAT(names, ElementsAre("0000-03-00.0", "hailo0", "0001-01-00.0", "h1x-2", "all"));
+  EXPECT_THAT(names,
+              ElementsAre("0000-03-00.0", "hailo0", "0001-01-00.0", "h1x-2", "all"));
   EXPECT_EQ(r.out.find(tree_.root()), std::string::npos) << "host paths only";
   // "-" is stdout too.
   args.push_back("--output");
@@ -352,8 +357,9 @@ TEST_F(BinaryTest, CdiGenerateFailureNamesThePath) {
 
 TEST_F(BinaryTest, CdiGenerateRefusesABadResourceName) {
   FakeHostTree tree;
-  ExpectUsageError({"cdi", "generate", "--resource-name", "npu", "--sys-root", tree.sys_root()},
-                   "--resource-name");
+  ExpectUsageError(
+      {"cdi", "generate", "--resource-name", "npu", "--sys-root", tree.sys_root()},
+      "--resource-name");
 }
 
 TEST_F(BinaryTest, Version) {
@@ -426,7 +432,8 @@ TEST_F(BinaryTest, UnknownFlagIsExit2WithOneLine) {
 TEST_F(BinaryTest, BadValueIsExit2NamingTheFlag) {
   ExpectUsageError({"config", "print", "--rescan-interval", "abc"}, "--rescan-interval");
   ExpectUsageError({"config", "print", "--log-level", "loud"}, "--log-level");
-  ExpectUsageError({"config", "print", "--allocation-modes", "cdi"}, "--allocation-modes");
+  ExpectUsageError({"config", "print", "--allocation-modes", "cdi"},
+                   "--allocation-modes");
   ExpectUsageError({"discover", "--output", "xml"}, "--output");
   ExpectUsageError({"config", "print"}, "HAILO_DP_RESCAN_INTERVAL",
                    {"HAILO_DP_RESCAN_INTERVAL=0s"});
@@ -442,7 +449,8 @@ TEST_F(BinaryTest, MissingSubcommandIsExit2) {
 
 TEST_F(BinaryTest, ConfigPrintShowsOrigins) {
   const std::string file = dir_.path() + "/config.yaml";
-  std::ofstream(file) << "logFormat: json\nrescanInterval: 10s\nsharing:\n  hailo10h: {replicas: 2}\n";
+  std::ofstream(file)
+      << "logFormat: json\nrescanInterval: 10s\nsharing:\n  hailo10h: {replicas: 2}\n";
   RunResult r = Run({"config", "print", "--config", file, "--log-level", "debug",
                      "--rescan-interval", "5s"},
                     {"HAILO_DP_CDI_DIR=/env/cdi"});
@@ -453,7 +461,8 @@ TEST_F(BinaryTest, ConfigPrintShowsOrigins) {
   EXPECT_THAT(r.out, HasSubstr("logFormat: json  # from file\n"));
   EXPECT_THAT(r.out, HasSubstr("socketName: hailo.sock  # from default\n"));
   EXPECT_THAT(r.out, HasSubstr("sharing: {hailo10h: {replicas: 2"));
-  for (const SettingInfo& s : Settings()) EXPECT_THAT(r.out, HasSubstr("\n" + s.key + ": "));
+  for (const SettingInfo& s : Settings())
+    EXPECT_THAT(r.out, HasSubstr("\n" + s.key + ": "));
 
   // The config file can come from the environment too.
   r = Run({"config", "print"}, {"HAILO_DP_CONFIG=" + file});

@@ -19,9 +19,9 @@
 namespace hailo_dp {
 namespace {
 
+using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using std::chrono::milliseconds;
 
 namespace fs = std::filesystem;
 
@@ -40,7 +40,8 @@ class ConfigLoaderTest : public ::testing::Test {
  protected:
   ConfigLoaderTest() {
     const char* tmp = std::getenv("TMPDIR");
-    dir_ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/hdp-config.XXXXXX";
+    dir_ =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/hdp-config.XXXXXX";
     if (::mkdtemp(dir_.data()) == nullptr) {
       ADD_FAILURE() << "mkdtemp " << dir_ << ": " << std::strerror(errno);
     }
@@ -73,7 +74,8 @@ class ConfigLoaderTest : public ::testing::Test {
     for (const std::string& f : fragments) EXPECT_THAT(message, HasSubstr(f));
     EXPECT_EQ(message.find('\n'), std::string::npos) << "one line: " << message;
   }
-  void ExpectFileError(const std::string& yaml, const std::vector<std::string>& fragments) {
+  void ExpectFileError(const std::string& yaml,
+                       const std::vector<std::string>& fragments) {
     const std::string path = File(yaml);
     std::vector<std::string> all = fragments;
     all.push_back(path);
@@ -93,14 +95,15 @@ TEST(Settings, EveryKeyHasFlagEnvAndDefault) {
     EXPECT_TRUE(flags.insert(s.flag).second) << s.flag;
     EXPECT_TRUE(envs.insert(s.env).second) << s.env;
     std::string expected_env = "HAILO_DP_";
-    for (char c : s.flag) expected_env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    for (char c : s.flag)
+      expected_env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
     EXPECT_EQ(s.env, expected_env);
     EXPECT_FALSE(s.help.empty()) << s.key;
   }
   for (const char* key :
        {"kubeletDir", "cdiDir", "resourceName", "socketName", "resourceStrategy",
-        "rescanInterval", "allocationModes", "sysRoot", "devRoot", "logLevel", "logFormat",
-        "httpAddress", "nfdFeaturesFile"}) {
+        "rescanInterval", "allocationModes", "sysRoot", "devRoot", "logLevel",
+        "logFormat", "httpAddress", "nfdFeaturesFile"}) {
     EXPECT_TRUE(keys.count(key)) << key;
   }
 }
@@ -133,7 +136,8 @@ TEST_F(ConfigLoaderTest, NothingGivenIsAllDefaults) {
   EXPECT_EQ(loaded.config.allocation_modes, kModeCdiCri);
   EXPECT_TRUE(loaded.config.sharing.empty());
   EXPECT_TRUE(loaded.config.config_file.empty());
-  for (const SettingInfo& s : Settings()) EXPECT_EQ(loaded.origins.at(s.key), "default") << s.key;
+  for (const SettingInfo& s : Settings())
+    EXPECT_EQ(loaded.origins.at(s.key), "default") << s.key;
   EXPECT_EQ(loaded.origins.at("sharing"), "default");
 }
 
@@ -150,10 +154,12 @@ TEST_F(ConfigLoaderTest, FlagOverEnvOverFileOverDefault) {
       {"logLevel", "debug", "warn", "error", [](const Config& c) { return c.log_level; }},
       {"resourceName", "a.example/x", "b.example/y", "c.example/z",
        [](const Config& c) { return c.resource_name; }},
-      {"cdiDir", "/flag/cdi", "/env/cdi", "/file/cdi", [](const Config& c) { return c.cdi_dir; }},
+      {"cdiDir", "/flag/cdi", "/env/cdi", "/file/cdi",
+       [](const Config& c) { return c.cdi_dir; }},
       {"allocationModes", "device-specs", "cdi-annotations", "cdi-cri,device-specs",
        [](const Config& c) { return AllocationModesToString(c.allocation_modes); }},
-      {"httpAddress", "127.0.0.1:9", "", ":9100", [](const Config& c) { return c.http_address; }},
+      {"httpAddress", "127.0.0.1:9", "", ":9100",
+       [](const Config& c) { return c.http_address; }},
   };
   for (const PrecedenceCase& c : cases) {
     SCOPED_TRACE(c.key);
@@ -182,8 +188,8 @@ TEST_F(ConfigLoaderTest, FlagOverEnvOverFileOverDefault) {
 
 TEST_F(ConfigLoaderTest, OriginsAreReportedPerKey) {
   const std::string file = File("logFormat: json\nsharing:\n  hailo8: {replicas: 2}\n");
-  LoadedConfig loaded = LoadOk({{"config", file}, {"log-level", "debug"}},
-                               {{"HAILO_DP_CDI_DIR", "/x"}});
+  LoadedConfig loaded =
+      LoadOk({{"config", file}, {"log-level", "debug"}}, {{"HAILO_DP_CDI_DIR", "/x"}});
   EXPECT_EQ(loaded.origins.at("logLevel"), "flag");
   EXPECT_EQ(loaded.origins.at("cdiDir"), "env");
   EXPECT_EQ(loaded.origins.at("logFormat"), "file");
@@ -198,7 +204,8 @@ TEST_F(ConfigLoaderTest, ConfigFileFromEnvAndFlagWins) {
   const std::string b = File("logLevel: error\n", "b.yaml");
   EXPECT_EQ(LoadOk({}, {{"HAILO_DP_CONFIG", a}}).config.log_level, "warn");
   EXPECT_EQ(LoadOk({{"config", b}}, {{"HAILO_DP_CONFIG", a}}).config.log_level, "error");
-  EXPECT_EQ(LoadOk({}, {{"HAILO_DP_CONFIG", ""}}).config.log_level, "info") << "empty: none";
+  EXPECT_EQ(LoadOk({}, {{"HAILO_DP_CONFIG", ""}}).config.log_level, "info")
+      << "empty: none";
 }
 
 TEST_F(ConfigLoaderTest, EmptyEnvValueCounts) {
@@ -241,7 +248,8 @@ sharing:
   EXPECT_EQ(c.log_level, "trace");
   EXPECT_EQ(c.log_format, "json");
   EXPECT_EQ(c.http_address, "");
-  EXPECT_EQ(c.nfd_features_file, "/etc/kubernetes/node-feature-discovery/features.d/hailo");
+  EXPECT_EQ(c.nfd_features_file,
+            "/etc/kubernetes/node-feature-discovery/features.d/hailo");
   ASSERT_EQ(c.sharing.size(), 2u);
   const SharingPolicy& h10 = c.sharing.at(Family::kHailo10H);
   EXPECT_EQ(h10.replicas, 4);
@@ -252,7 +260,8 @@ sharing:
   EXPECT_EQ(h8.flavour, SharingFlavour::kService);
   EXPECT_EQ(h8.service_socket, "/run/hailort.sock");
   EXPECT_FALSE(h8.fail_requests_greater_than_one);
-  for (const SettingInfo& s : Settings()) EXPECT_EQ(loaded.origins.at(s.key), "file") << s.key;
+  for (const SettingInfo& s : Settings())
+    EXPECT_EQ(loaded.origins.at(s.key), "file") << s.key;
 }
 
 TEST_F(ConfigLoaderTest, EmptyFileAndCommentsOnlyAreDefaults) {
@@ -268,7 +277,8 @@ TEST_F(ConfigLoaderTest, UnknownKey) {
 }
 
 TEST_F(ConfigLoaderTest, WrongType) {
-  ExpectFileError("rescanInterval: {a: 1}\n", {"'rescanInterval'", "expected a single value"});
+  ExpectFileError("rescanInterval: {a: 1}\n",
+                  {"'rescanInterval'", "expected a single value"});
   ExpectFileError("logLevel: [info, debug]\n", {"'logLevel'", "expected a single value"});
   ExpectFileError("cdiDir: {}\n", {"'cdiDir'", "expected a single value"});
 }
@@ -288,9 +298,11 @@ TEST_F(ConfigLoaderTest, BadResourceNameInFile) {
 TEST_F(ConfigLoaderTest, ResourceNameMustBeAValidCdiKind) {
   // Valid extended resource names that CDI (v0.5, Debian 12's podman)
   // refuses as a kind: the runtime would fail every container.
-  ExpectFileError("resourceName: example.com/a.b\n", {"'resourceName'", "CDI class 'a.b'"});
+  ExpectFileError("resourceName: example.com/a.b\n",
+                  {"'resourceName'", "CDI class 'a.b'"});
   ExpectFileError("resourceName: example.com/8l\n", {"'resourceName'", "CDI class '8l'"});
-  ExpectFileError("resourceName: 1x.example/npu\n", {"'resourceName'", "CDI vendor '1x.example'"});
+  ExpectFileError("resourceName: 1x.example/npu\n",
+                  {"'resourceName'", "CDI vendor '1x.example'"});
   EXPECT_EQ(LoadOk({{"resource-name", "example.com/Hailo_NPU-2"}}).config.resource_name,
             "example.com/Hailo_NPU-2");
 }
@@ -304,7 +316,8 @@ TEST_F(ConfigLoaderTest, UnknownAllocationMode) {
 TEST_F(ConfigLoaderTest, BadEnumValues) {
   ExpectFileError("logLevel: verbose\n", {"'logLevel'", "'verbose' is not one of"});
   ExpectFileError("logFormat: xml\n", {"'logFormat'", "'xml' is not one of"});
-  ExpectFileError("resourceStrategy: many\n", {"'resourceStrategy'", "'many' is not one of"});
+  ExpectFileError("resourceStrategy: many\n",
+                  {"'resourceStrategy'", "'many' is not one of"});
   ExpectFileError("socketName: a/b.sock\n", {"'socketName'", "plain file name"});
   ExpectFileError("kubeletDir: \"\"\n", {"'kubeletDir'", "must not be empty"});
 }
@@ -350,7 +363,8 @@ TEST_F(ConfigLoaderTest, BadSharing) {
       {"sharing:\n  hailo8: {replicas: [2]}\n", {"hailo8.replicas"}},
       {"sharing:\n  hailo10h: {replicas: 2, flavour: shared}\n",
        {"hailo10h.flavour", "'shared' is not one of: direct, service"}},
-      {"sharing:\n  hailo10h: {replicas: 2, colour: red}\n", {"hailo10h.colour", "unknown key"}},
+      {"sharing:\n  hailo10h: {replicas: 2, colour: red}\n",
+       {"hailo10h.colour", "unknown key"}},
       {"sharing:\n  hailo8: {serviceSocket: relative.sock}\n",
        {"hailo8.serviceSocket", "absolute path"}},
       {"sharing:\n  hailo8: {failRequestsGreaterThanOne: maybe}\n",
@@ -366,10 +380,15 @@ TEST_F(ConfigLoaderTest, BadSharing) {
 }
 
 TEST_F(ConfigLoaderTest, SharingBoundsAndFlavourSpelling) {
-  auto load = [&](const std::string& yaml) { return LoadOk({{"config", File(yaml)}}).config; };
-  EXPECT_EQ(load("sharing:\n  hailo8: {replicas: 1}\n").sharing.at(Family::kHailo8).replicas, 1);
-  EXPECT_EQ(load("sharing:\n  hailo8: {replicas: 64}\n").sharing.at(Family::kHailo8).replicas,
-            64);
+  auto load = [&](const std::string& yaml) {
+    return LoadOk({{"config", File(yaml)}}).config;
+  };
+  EXPECT_EQ(
+      load("sharing:\n  hailo8: {replicas: 1}\n").sharing.at(Family::kHailo8).replicas,
+      1);
+  EXPECT_EQ(
+      load("sharing:\n  hailo8: {replicas: 64}\n").sharing.at(Family::kHailo8).replicas,
+      64);
   EXPECT_EQ(load("sharing:\n  hailo8: {replicas: 2, flavor: service}\n")
                 .sharing.at(Family::kHailo8)
                 .flavour,
@@ -381,7 +400,8 @@ TEST_F(ConfigLoaderTest, SharingBoundsAndFlavourSpelling) {
 // --- Flag and env errors name their source ---------------------------------------------
 
 TEST_F(ConfigLoaderTest, FlagErrorsNameTheFlag) {
-  ExpectError({{"rescan-interval", "abc"}}, {}, {"--rescan-interval", "bad duration 'abc'"});
+  ExpectError({{"rescan-interval", "abc"}}, {},
+              {"--rescan-interval", "bad duration 'abc'"});
   ExpectError({{"log-level", "loud"}}, {}, {"--log-level", "'loud'"});
   ExpectError({{"allocation-modes", "x"}}, {}, {"--allocation-modes", "'x'"});
   ExpectError({{"resource-name", "npu"}}, {}, {"--resource-name", "domain/name"});
@@ -418,7 +438,8 @@ TEST_F(ConfigLoaderTest, RenderListsEveryKeyWithItsOrigin) {
   EXPECT_THAT(text, HasSubstr("logLevel: debug  # from flag\n"));
   EXPECT_THAT(text, HasSubstr("cdiDir: /env/cdi  # from env\n"));
   EXPECT_THAT(text, HasSubstr("logFormat: json  # from file\n"));
-  EXPECT_THAT(text, HasSubstr("kubeletDir: /var/lib/kubelet/device-plugins  # from default\n"));
+  EXPECT_THAT(text,
+              HasSubstr("kubeletDir: /var/lib/kubelet/device-plugins  # from default\n"));
   EXPECT_THAT(text, HasSubstr("rescanInterval: 30s  # from default\n"));
   EXPECT_THAT(text, HasSubstr("sharing: {hailo8: {replicas: 2"));
   EXPECT_THAT(text, HasSubstr("  # from file\n"));
@@ -455,12 +476,14 @@ sharing:
     EXPECT_EQ(other.replicas, policy.replicas);
     EXPECT_EQ(other.flavour, policy.flavour);
     EXPECT_EQ(other.service_socket, policy.service_socket);
-    EXPECT_EQ(other.fail_requests_greater_than_one, policy.fail_requests_greater_than_one);
+    EXPECT_EQ(other.fail_requests_greater_than_one,
+              policy.fail_requests_greater_than_one);
   }
   EXPECT_EQ(RenderConfig(second).substr(0, 20), RenderConfig(first).substr(0, 20));
 }
 
-// --- ParseDuration ----------------------------------------------------------------------
+// --- ParseDuration
+// ----------------------------------------------------------------------
 
 struct DurationCase {
   std::string text;
@@ -486,18 +509,17 @@ TEST_P(ParseDurationTest, Parses) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, ParseDurationTest,
-    ::testing::Values(DurationCase{"1ms", 1}, DurationCase{"500ms", 500},
-                      DurationCase{"30s", 30000}, DurationCase{"1s", 1000},
-                      DurationCase{"1m", 60000}, DurationCase{"90m", 5400000},
-                      DurationCase{"1h", 3600000}, DurationCase{"24h", 86400000},
-                      DurationCase{"abc", -1}, DurationCase{"", -1}, DurationCase{"0s", -1},
-                      DurationCase{"0ms", -1}, DurationCase{"-1s", -1}, DurationCase{"10", -1},
-                      DurationCase{"s", -1}, DurationCase{"ms", -1}, DurationCase{"1.5s", -1},
-                      DurationCase{" 1s", -1}, DurationCase{"1s ", -1}, DurationCase{"+1s", -1},
-                      DurationCase{"1d", -1}, DurationCase{"1S", -1}, DurationCase{"1sm", -1},
-                      DurationCase{"1h30m", -1},
-                      DurationCase{"99999999999999999999s", -1},
-                      DurationCase{"9223372036854775807ms", -1}));
+    ::testing::Values(
+        DurationCase{"1ms", 1}, DurationCase{"500ms", 500}, DurationCase{"30s", 30000},
+        DurationCase{"1s", 1000}, DurationCase{"1m", 60000}, DurationCase{"90m", 5400000},
+        DurationCase{"1h", 3600000}, DurationCase{"24h", 86400000},
+        DurationCase{"abc", -1}, DurationCase{"", -1}, DurationCase{"0s", -1},
+        DurationCase{"0ms", -1}, DurationCase{"-1s", -1}, DurationCase{"10", -1},
+        DurationCase{"s", -1}, DurationCase{"ms", -1}, DurationCase{"1.5s", -1},
+        DurationCase{" 1s", -1}, DurationCase{"1s ", -1}, DurationCase{"+1s", -1},
+        DurationCase{"1d", -1}, DurationCase{"1S", -1}, DurationCase{"1sm", -1},
+        DurationCase{"1h30m", -1}, DurationCase{"99999999999999999999s", -1},
+        DurationCase{"9223372036854775807ms", -1}));
 
 }  // namespace
 }  // namespace hailo_dp

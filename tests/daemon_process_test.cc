@@ -5,6 +5,8 @@
 // Measured figures are printed ("[  FIGURE  ]"); timing is asserted only
 // where it is the requirement itself (exit within 2 s of SIGTERM/SIGINT) and
 // otherwise as liveness (5 s).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,9 +18,6 @@
 #include <string>
 #include <vector>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "kubelet_sim/kubelet_sim.h"
 #include "testing/daemon_fixture.h"
 #include "testing/fake_host_tree.h"
@@ -26,7 +25,6 @@
 namespace hailo_dp {
 namespace {
 
-using ::testing::UnorderedElementsAre;
 using kubelet_sim::KubeletSim;
 using testing::AllHealthy;
 using testing::ChildProcess;
@@ -43,6 +41,7 @@ using testing::kWait;
 using testing::Layout;
 using testing::MillisSince;
 using testing::ReportFigure;
+using ::testing::UnorderedElementsAre;
 using State = KubeletSim::PluginState;
 
 FakeDevice Hailo8(const char* address, uint32_t minor) {
@@ -70,8 +69,8 @@ class DaemonProcessTest : public ::testing::Test {
     if (proc_ && !proc_->WaitExit(std::chrono::milliseconds(0)).has_value()) {
       proc_->Signal(SIGTERM);
       auto status = proc_->WaitExit(kWait);
-      EXPECT_TRUE(status.has_value()) << "still running " << kWait.count()
-                                      << " ms after SIGTERM";
+      EXPECT_TRUE(status.has_value())
+          << "still running " << kWait.count() << " ms after SIGTERM";
       if (status) {
         EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << ExitText(*status);
       }
@@ -80,7 +79,8 @@ class DaemonProcessTest : public ::testing::Test {
       EXPECT_EQ(CountInLog("WARNING: ThreadSanitizer"), 0) << "a data race in the daemon";
     }
     if (proc_ && HasFailure()) {
-      std::cout << "---- daemon output ----\n" << proc_->Log() << "---- end ----" << std::endl;
+      std::cout << "---- daemon output ----\n"
+                << proc_->Log() << "---- end ----" << std::endl;
     }
   }
 
@@ -176,10 +176,10 @@ TEST_P(DaemonSignalTest, ExitsZeroWithinTwoSecondsWithOpenStreams) {
   StartSim();
   Spawn(Args());
   ASSERT_TRUE(WaitListed({kIdA, kIdB})) << "never registered";
-  ReportFigure("process_spawn_to_registered",
-               std::chrono::duration<double, std::milli>(PluginState().registered_at -
-                                                         spawned_at_)
-                   .count());
+  ReportFigure(
+      "process_spawn_to_registered",
+      std::chrono::duration<double, std::milli>(PluginState().registered_at - spawned_at_)
+          .count());
 
   // Streams besides the kubelet's, all blocked waiting for a change.
   testing::StreamClient s1(SocketPath());
@@ -188,16 +188,18 @@ TEST_P(DaemonSignalTest, ExitsZeroWithinTwoSecondsWithOpenStreams) {
   ASSERT_TRUE(s2.WaitFirst());
 
   auto [status, elapsed] = SignalAndWait(signal);
-  ASSERT_TRUE(status.has_value()) << "still running " << kWait.count() << " ms after "
-                                  << strsignal(signal);
-  ReportFigure(std::string("process_exit_after_") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"),
-               elapsed);
+  ASSERT_TRUE(status.has_value())
+      << "still running " << kWait.count() << " ms after " << strsignal(signal);
+  ReportFigure(
+      std::string("process_exit_after_") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"),
+      elapsed);
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << ExitText(*status);
   EXPECT_LT(elapsed, 2000.0) << "the daemon must exit within 2 s";
 
   EXPECT_TRUE(s1.WaitEnded());
   EXPECT_TRUE(s2.WaitEnded());
-  EXPECT_TRUE(sim_.WaitFor(kNpu, [](const State& s) { return !s.stream_open; }, kWait));
+  EXPECT_TRUE(sim_.WaitFor(
+      kNpu, [](const State& s) { return !s.stream_open; }, kWait));
   EXPECT_FALSE(testing::Exists(SocketPath())) << "socket left behind";
   EXPECT_TRUE(testing::CdiSpecNamesAll(SpecPath(), {kIdA, kIdB})) << "CDI spec not kept";
   EXPECT_TRUE(testing::IsSocket(sim_.socket_path())) << "removed the kubelet's socket";
@@ -205,7 +207,8 @@ TEST_P(DaemonSignalTest, ExitsZeroWithinTwoSecondsWithOpenStreams) {
 
 INSTANTIATE_TEST_SUITE_P(Signals, DaemonSignalTest, ::testing::Values(SIGTERM, SIGINT),
                          [](const ::testing::TestParamInfo<int>& info) {
-                           return std::string(info.param == SIGTERM ? "SIGTERM" : "SIGINT");
+                           return std::string(info.param == SIGTERM ? "SIGTERM"
+                                                                    : "SIGINT");
                          });
 
 TEST_F(DaemonProcessTest, ExitsZeroOnSigtermWhileTheKubeletIsAbsent) {
@@ -226,12 +229,9 @@ TEST_F(DaemonProcessTest, ExitsZeroOnSigtermWhileTheKubeletIsAbsent) {
 
 TEST_F(DaemonProcessTest, BadFlagsExitWithCodeTwo) {
   const std::vector<std::vector<std::string>> cases = {
-      {"--no-such-flag"},
-      {"--resource-strategy=bogus"},
-      {"--allocation-modes=nope"},
-      {"--rescan-interval=soon"},
-      {"--log-level=loud"},
-      {"--resource-name=kubernetes.io/npu"},
+      {"--no-such-flag"},          {"--resource-strategy=bogus"},
+      {"--allocation-modes=nope"}, {"--rescan-interval=soon"},
+      {"--log-level=loud"},        {"--resource-name=kubernetes.io/npu"},
   };
   ASSERT_EQ(mkdir(dirs_.kubelet_dir.c_str(), 0755), 0);
   for (const auto& extra : cases) {
@@ -240,7 +240,8 @@ TEST_F(DaemonProcessTest, BadFlagsExitWithCodeTwo) {
     auto status = proc_->WaitExit(kWait);
     ASSERT_TRUE(status.has_value()) << "still running with " << extra[0];
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2)
-        << ExitText(*status) << "\n" << proc_->Log();
+        << ExitText(*status) << "\n"
+        << proc_->Log();
     EXPECT_FALSE(testing::Exists(SocketPath())) << "served despite a bad flag";
   }
 }
@@ -278,10 +279,10 @@ TEST_F(DaemonProcessTest, KeepsRetryingWithoutAKubeletThenRegisters) {
   auto kubelet_up = Clock::now();
   StartSim();
   ASSERT_TRUE(WaitListed({kIdA})) << "never registered";
-  ReportFigure("process_kubelet_started_to_registered",
-               std::chrono::duration<double, std::milli>(PluginState().registered_at -
-                                                         kubelet_up)
-                   .count());
+  ReportFigure(
+      "process_kubelet_started_to_registered",
+      std::chrono::duration<double, std::milli>(PluginState().registered_at - kubelet_up)
+          .count());
 
   auto [status, elapsed] = SignalAndWait(SIGTERM);
   ASSERT_TRUE(status.has_value());
@@ -292,8 +293,8 @@ TEST_F(DaemonProcessTest, KeepsRetryingWithoutTheKubeletDirectory) {
   tree_.AddDevice(Hailo8(kA, 0));
   Spawn(Args());
   auto early = proc_->WaitExit(std::chrono::seconds(1));
-  ASSERT_FALSE(early.has_value()) << "exited without a kubelet directory: "
-                                  << ExitText(*early);
+  ASSERT_FALSE(early.has_value())
+      << "exited without a kubelet directory: " << ExitText(*early);
   // Capped exponential backoff: from 20 ms, a handful of attempts to serve
   // in that second (gRPC logs each failed bind), not one every 20 ms; and the
   // unchanged error is logged once, not on every attempt.
@@ -306,10 +307,10 @@ TEST_F(DaemonProcessTest, KeepsRetryingWithoutTheKubeletDirectory) {
   auto kubelet_up = Clock::now();
   StartSim();
   ASSERT_TRUE(WaitListed({kIdA})) << "never registered";
-  ReportFigure("process_kubelet_dir_created_to_registered",
-               std::chrono::duration<double, std::milli>(PluginState().registered_at -
-                                                         kubelet_up)
-                   .count());
+  ReportFigure(
+      "process_kubelet_dir_created_to_registered",
+      std::chrono::duration<double, std::milli>(PluginState().registered_at - kubelet_up)
+          .count());
 }
 
 TEST_F(DaemonProcessTest, ReRegistersAfterAKubeletRestart) {
@@ -321,9 +322,10 @@ TEST_F(DaemonProcessTest, ReRegistersAfterAKubeletRestart) {
   ASSERT_TRUE(restarted.ok()) << std::string(restarted.message());
   auto up = Clock::now();
   ASSERT_TRUE(WaitListed({kIdA}, /*registrations=*/2)) << "not re-registered";
-  ReportFigure("process_kubelet_up_again_to_list_resent",
-               std::chrono::duration<double, std::milli>(PluginState().last_update_at - up)
-                   .count());
+  ReportFigure(
+      "process_kubelet_up_again_to_list_resent",
+      std::chrono::duration<double, std::milli>(PluginState().last_update_at - up)
+          .count());
 }
 
 TEST_F(DaemonProcessTest, PicksUpHotPlugAndUnplug) {
@@ -338,7 +340,8 @@ TEST_F(DaemonProcessTest, PicksUpHotPlugAndUnplug) {
   auto unplug = Clock::now();
   tree_.RemoveNode(kA);
   ASSERT_TRUE(sim_.WaitFor(
-      kNpu, [](const State& s) { return HealthOf(s.devices, kIdA) == "Unhealthy"; }, kWait));
+      kNpu, [](const State& s) { return HealthOf(s.devices, kIdA) == "Unhealthy"; },
+      kWait));
   ReportFigure("process_node_removed_to_unhealthy_seen", MillisSince(unplug));
 }
 

@@ -8,6 +8,9 @@
 // and recorded as test properties; timing is asserted only as liveness (5 s).
 #include "hailo_device_plugin/daemon.h"
 
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,10 +24,6 @@
 #include <thread>
 #include <vector>
 
-#include <gmock/gmock.h>
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
-
 #include "api.grpc.pb.h"
 #include "hailo_device_plugin/allocation.h"
 #include "kubelet_sim/kubelet_sim.h"
@@ -34,21 +33,18 @@
 namespace hailo_dp {
 namespace {
 
-using ::testing::Contains;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
-using ::testing::IsSubsetOf;
-using ::testing::Not;
-using ::testing::UnorderedElementsAre;
-using ::testing::UnorderedElementsAreArray;
 using kubelet_sim::KubeletSim;
 using testing::AllHealthy;
 using testing::Clock;
+using ::testing::Contains;
+using ::testing::ElementsAre;
 using testing::FakeDevice;
 using testing::FakeHostTree;
+using ::testing::HasSubstr;
 using testing::HealthOf;
 using testing::IdsOf;
+using ::testing::IsEmpty;
+using ::testing::IsSubsetOf;
 using testing::kA;
 using testing::kB;
 using testing::kC;
@@ -61,7 +57,10 @@ using testing::kNpu;
 using testing::kWait;
 using testing::Layout;
 using testing::MillisSince;
+using ::testing::Not;
 using testing::ReportFigure;
+using ::testing::UnorderedElementsAre;
+using ::testing::UnorderedElementsAreArray;
 using State = KubeletSim::PluginState;
 
 constexpr char kHailo8Resource[] = "hailo.ai/hailo8";
@@ -130,7 +129,8 @@ class RacingKubelet final : public v1beta1::Registration::Service {
     server_.reset();
   }
 
-  grpc::Status Register(grpc::ServerContext* context, const v1beta1::RegisterRequest* request,
+  grpc::Status Register(grpc::ServerContext* context,
+                        const v1beta1::RegisterRequest* request,
                         v1beta1::Empty*) override {
     const std::string plugin = dir_ + "/" + request->endpoint();
     if (calls_.fetch_add(1) == 0) {
@@ -145,8 +145,8 @@ class RacingKubelet final : public v1beta1::Registration::Service {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
-    auto channel =
-        grpc::CreateCustomChannel("unix:" + plugin, grpc::InsecureChannelCredentials(), args);
+    auto channel = grpc::CreateCustomChannel("unix:" + plugin,
+                                             grpc::InsecureChannelCredentials(), args);
     const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(10);
     for (;;) {
       auto state = channel->GetState(/*try_to_connect=*/true);
@@ -155,8 +155,8 @@ class RacingKubelet final : public v1beta1::Registration::Service {
       if (now >= deadline || stopping_.load() || context->IsCancelled()) {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "failed to dial " + plugin);
       }
-      channel->WaitForStateChange(state,
-                                  std::min(deadline, now + std::chrono::milliseconds(50)));
+      channel->WaitForStateChange(
+          state, std::min(deadline, now + std::chrono::milliseconds(50)));
     }
     grpc::ClientContext call;
     call.set_deadline(deadline);
@@ -183,8 +183,8 @@ class RacingKubelet final : public v1beta1::Registration::Service {
   std::atomic<int> registered_{0};
   std::mutex mu_;
   std::condition_variable changed_;
-  bool deleted_ = false;              // guarded by mu_
-  Clock::time_point deleted_at_{};    // guarded by mu_
+  bool deleted_ = false;            // guarded by mu_
+  Clock::time_point deleted_at_{};  // guarded by mu_
 };
 
 class DaemonTest : public ::testing::Test {
@@ -257,8 +257,9 @@ class DaemonTest : public ::testing::Test {
     bool ok = sim_.WaitFor(
         resource,
         [&](const State& s) {
-          return s.registrations >= registrations && s.stream_open && s.list_updates >= 1 &&
-                 Sorted(IdsOf(s.devices)) == ids && AllHealthy(s.devices);
+          return s.registrations >= registrations && s.stream_open &&
+                 s.list_updates >= 1 && Sorted(IdsOf(s.devices)) == ids &&
+                 AllHealthy(s.devices);
         },
         kWait);
     if (!ok) ADD_FAILURE() << resource << ": " << StateText(resource);
@@ -297,13 +298,16 @@ TEST_F(DaemonTest, RegistersAfterServingAndSendsTheFullListAtOnce) {
   const auto start = Clock::now();
   StartDaemon(MakeConfig());
   // The first message, whatever it holds.
-  ASSERT_TRUE(sim_.WaitFor(kNpu, [](const State& s) { return s.list_updates >= 1; }, kWait))
+  ASSERT_TRUE(sim_.WaitFor(
+      kNpu, [](const State& s) { return s.list_updates >= 1; }, kWait))
       << StateText(kNpu);
   State state = PluginState();
-  ReportFigure("start_to_registered",
-               std::chrono::duration<double, std::milli>(state.registered_at - start).count());
-  ReportFigure("start_to_first_list",
-               std::chrono::duration<double, std::milli>(state.last_update_at - start).count());
+  ReportFigure(
+      "start_to_registered",
+      std::chrono::duration<double, std::milli>(state.registered_at - start).count());
+  ReportFigure(
+      "start_to_first_list",
+      std::chrono::duration<double, std::milli>(state.last_update_at - start).count());
 
   // Registered through the sim's dial-back: it called GetDevicePluginOptions
   // on the endpoint, a file name in the kubelet's directory.
@@ -344,7 +348,8 @@ TEST_F(DaemonTest, AnswersOptionsAndListOnItsSocketToAnyClient) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kWait);
   v1beta1::DevicePluginOptions options;
-  grpc::Status status = stub->GetDevicePluginOptions(&context, v1beta1::Empty(), &options);
+  grpc::Status status =
+      stub->GetDevicePluginOptions(&context, v1beta1::Empty(), &options);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_TRUE(options.get_preferred_allocation_available());
   EXPECT_FALSE(options.pre_start_required());
@@ -434,7 +439,8 @@ TEST_F(DaemonTest, CdiSpecNamesEveryDeviceBeforeTheKubeletSeesIt) {
   StartSim();
   CheckSpecOnEveryList();
   StartDaemon(MakeConfig());
-  ASSERT_TRUE(sim_.WaitFor(kNpu, [](const State& s) { return s.list_updates >= 1; }, kWait));
+  ASSERT_TRUE(sim_.WaitFor(
+      kNpu, [](const State& s) { return s.list_updates >= 1; }, kWait));
 
   // Devices arrive in quick succession; each list the kubelet gets must
   // already be resolvable through the spec on disk.
@@ -516,7 +522,8 @@ TEST_F(DaemonTest, PeriodicRescanCatchesASysfsOnlyChange) {
   auto disabled = Clock::now();
   tree_.SetEnable(kA, 0);
   ASSERT_TRUE(sim_.WaitFor(
-      kNpu, [](const State& s) { return HealthOf(s.devices, kIdA) == "Unhealthy"; }, kWait))
+      kNpu, [](const State& s) { return HealthOf(s.devices, kIdA) == "Unhealthy"; },
+      kWait))
       << StateText(kNpu);
   ReportFigure("pci_disabled_to_unhealthy_seen_200ms_rescan", MillisSince(disabled));
   EXPECT_EQ(HealthOf(PluginState().devices, kIdB), "Healthy");
@@ -617,7 +624,8 @@ TEST_F(DaemonTest, AllocateRejectsUnknownAndUnhealthyDevicesOverGrpc) {
 
   tree_.RemoveNode(kB);
   ASSERT_TRUE(sim_.WaitFor(
-      kNpu, [](const State& s) { return HealthOf(s.devices, kIdB) == "Unhealthy"; }, kWait))
+      kNpu, [](const State& s) { return HealthOf(s.devices, kIdB) == "Unhealthy"; },
+      kWait))
       << StateText(kNpu);
   v1beta1::AllocateRequest unhealthy;
   unhealthy.add_container_requests()->add_devices_ids(kIdB);
@@ -669,7 +677,8 @@ TEST_F(DaemonTest, GetPreferredAllocationThroughTheKubelet) {
 
   auto r2 = ask({kIdA, kIdB, kIdC}, {}, 3);
   ASSERT_TRUE(r2.ok()) << std::string(r2.status().message());
-  EXPECT_THAT(r2->container_responses(0).deviceids(), UnorderedElementsAre(kIdA, kIdB, kIdC));
+  EXPECT_THAT(r2->container_responses(0).deviceids(),
+              UnorderedElementsAre(kIdA, kIdB, kIdC));
 
   auto r3 = ask({kIdA, kIdB, kIdC, kIdD}, {kIdA, kIdC}, 3);
   ASSERT_TRUE(r3.ok()) << std::string(r3.status().message());
@@ -706,10 +715,10 @@ TEST_F(DaemonTest, RegistersWhenTheKubeletStartsLater) {
   auto kubelet_up = Clock::now();
   StartSim();
   ASSERT_TRUE(WaitListed(kNpu, {kIdA}));
-  ReportFigure("kubelet_started_to_registered",
-               std::chrono::duration<double, std::milli>(PluginState().registered_at -
-                                                         kubelet_up)
-                   .count());
+  ReportFigure(
+      "kubelet_started_to_registered",
+      std::chrono::duration<double, std::milli>(PluginState().registered_at - kubelet_up)
+          .count());
   EXPECT_EQ(PluginState().registrations, 1);
   EXPECT_TRUE(testing::Eventually([&] { return daemon_->Registered(); }));
 }
@@ -724,10 +733,10 @@ TEST_F(DaemonTest, RegistersWhenTheKubeletDirectoryAppearsLater) {
   auto kubelet_up = Clock::now();
   StartSim();  // creates the directory and kubelet.sock
   ASSERT_TRUE(WaitListed(kNpu, {kIdA}));
-  ReportFigure("kubelet_dir_and_socket_created_to_registered",
-               std::chrono::duration<double, std::milli>(PluginState().registered_at -
-                                                         kubelet_up)
-                   .count());
+  ReportFigure(
+      "kubelet_dir_and_socket_created_to_registered",
+      std::chrono::duration<double, std::milli>(PluginState().registered_at - kubelet_up)
+          .count());
   EXPECT_TRUE(testing::IsSocket(SocketPath()));
 }
 
@@ -740,11 +749,11 @@ TEST_F(DaemonTest, ReRegistersAndResendsTheListAfterAKubeletRestart) {
   auto restarted = Clock::now();
   ASSERT_TRUE(WaitListed(kNpu, {kIdA, kIdB}, /*registrations=*/2));
   State state = PluginState();
-  ReportFigure("kubelet_restart_call", std::chrono::duration<double, std::milli>(
-                                           restarted - restart).count());
-  ReportFigure("kubelet_up_again_to_reregistered",
-               std::chrono::duration<double, std::milli>(state.registered_at - restarted)
-                   .count());
+  ReportFigure("kubelet_restart_call",
+               std::chrono::duration<double, std::milli>(restarted - restart).count());
+  ReportFigure(
+      "kubelet_up_again_to_reregistered",
+      std::chrono::duration<double, std::milli>(state.registered_at - restarted).count());
   ReportFigure("kubelet_up_again_to_list_resent",
                std::chrono::duration<double, std::milli>(state.last_update_at - restarted)
                    .count());
@@ -774,7 +783,8 @@ TEST_F(DaemonTest, SurvivesTwentyKubeletRestartsInARow) {
     State state = PluginState();
     EXPECT_EQ(state.registrations, i + 2) << "restart " << i + 1;
     figures.push_back(
-        std::chrono::duration<double, std::milli>(state.last_update_at - restarted).count());
+        std::chrono::duration<double, std::milli>(state.last_update_at - restarted)
+            .count());
   }
   std::sort(figures.begin(), figures.end());
   ReportFigure("20_restarts_up_to_list_resent_min", figures.front());
@@ -793,10 +803,10 @@ TEST_F(DaemonTest, ReServesAndReRegistersWhenItsSocketIsDeleted) {
   auto deleted = Clock::now();
   ASSERT_EQ(unlink(SocketPath().c_str()), 0);
   ASSERT_TRUE(WaitListed(kNpu, {kIdA}, /*registrations=*/2));
-  ReportFigure("socket_deleted_to_reregistered",
-               std::chrono::duration<double, std::milli>(PluginState().registered_at -
-                                                         deleted)
-                   .count());
+  ReportFigure(
+      "socket_deleted_to_reregistered",
+      std::chrono::duration<double, std::milli>(PluginState().registered_at - deleted)
+          .count());
   EXPECT_TRUE(testing::IsSocket(SocketPath()));
   EXPECT_EQ(PluginState().registrations, 2);
   auto pod = sim_.AdmitPod(kNpu, 1);
@@ -879,7 +889,8 @@ TEST_F(DaemonTest, SeveralStreamsAllGetUpdatesAndAllEndPromptlyOnStop) {
   };
   for (auto& stream : streams) EXPECT_TRUE(stream->WaitFor(a_unhealthy));
   EXPECT_TRUE(sim_.WaitFor(
-      kNpu, [](const State& s) { return HealthOf(s.devices, kIdA) == "Unhealthy"; }, kWait));
+      kNpu, [](const State& s) { return HealthOf(s.devices, kIdA) == "Unhealthy"; },
+      kWait));
 
   auto stop = Clock::now();
   daemon_->Stop();
@@ -888,10 +899,12 @@ TEST_F(DaemonTest, SeveralStreamsAllGetUpdatesAndAllEndPromptlyOnStop) {
   for (auto& stream : streams) {
     ASSERT_TRUE(stream->WaitEnded()) << "a stream outlived Stop()";
     last_end = std::max(
-        last_end, std::chrono::duration<double, std::milli>(stream->ended_at() - stop).count());
+        last_end,
+        std::chrono::duration<double, std::milli>(stream->ended_at() - stop).count());
   }
   ReportFigure("stop_to_last_stream_ended", last_end);
-  EXPECT_TRUE(sim_.WaitFor(kNpu, [](const State& s) { return !s.stream_open; }, kWait));
+  EXPECT_TRUE(sim_.WaitFor(
+      kNpu, [](const State& s) { return !s.stream_open; }, kWait));
   EXPECT_FALSE(daemon_->Registered());
   EXPECT_FALSE(testing::Exists(SocketPath()));
 }
@@ -932,7 +945,8 @@ TEST_F(DaemonTest, StartAfterStopRegistersAgain) {
   StartDaemon(MakeConfig());
   ASSERT_TRUE(WaitListed(kNpu, {kIdA}));
   daemon_->Stop();
-  ASSERT_TRUE(sim_.WaitFor(kNpu, [](const State& s) { return !s.stream_open; }, kWait));
+  ASSERT_TRUE(sim_.WaitFor(
+      kNpu, [](const State& s) { return !s.stream_open; }, kWait));
   absl::Status status = daemon_->Start();
   ASSERT_TRUE(status.ok()) << std::string(status.message());
   ASSERT_TRUE(WaitListed(kNpu, {kIdA}, /*registrations=*/2));
@@ -956,7 +970,8 @@ TEST_F(DaemonTest, ReloadToPerFamilyServesAndRegistersTheNewResources) {
   EXPECT_TRUE(testing::CdiSpecNamesAll(SpecPath(kHailo10hResource), {kIdC}));
 }
 
-// --- One resource per family ------------------------------------------------------------
+// --- One resource per family
+// ------------------------------------------------------------
 
 TEST_F(DaemonTest, PerFamilyResourcesRegisterSideBySide) {
   tree_.AddDevice(Hailo8(kA, 0, 0));

@@ -15,9 +15,9 @@
 namespace hailo_dp {
 namespace {
 
+using std::chrono::milliseconds;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
-using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 // Long enough never to expire in a passing run; a wake-up bug shows as a
@@ -207,12 +207,13 @@ TEST(DeviceRegistry, ConcurrentPublishersAndReaders) {
     readers.emplace_back([&, r] {
       uint64_t last = 0;
       while (!stop.load()) {
-        auto snapshot = (r % 2 == 0)
-                            ? registry.WaitNewer(last, milliseconds(50), [&] { return stop.load(); })
-                            : registry.Current();
+        auto snapshot = (r % 2 == 0) ? registry.WaitNewer(last, milliseconds(50),
+                                                          [&] { return stop.load(); })
+                                     : registry.Current();
         if (snapshot->version < last) problems.fetch_add(1);  // never goes back
-        if (!std::is_sorted(snapshot->devices.begin(), snapshot->devices.end(),
-                            [](const Device& a, const Device& b) { return a.id < b.id; })) {
+        if (!std::is_sorted(
+                snapshot->devices.begin(), snapshot->devices.end(),
+                [](const Device& a, const Device& b) { return a.id < b.id; })) {
           problems.fetch_add(1);
         }
         for (const Device& d : snapshot->devices) {
@@ -227,7 +228,8 @@ TEST(DeviceRegistry, ConcurrentPublishersAndReaders) {
   for (int p = 0; p < kPublishers; ++p) {
     publishers.emplace_back([&, p] {
       for (int i = 0; i < kRounds; ++i) {
-        std::vector<Device> devices = {Dev(Cat("p", p)), Dev(Cat("i", i % 7), i % 3 != 0)};
+        std::vector<Device> devices = {Dev(Cat("p", p)),
+                                       Dev(Cat("i", i % 7), i % 3 != 0)};
         if (registry.Publish(std::move(devices))) published.fetch_add(1);
       }
     });

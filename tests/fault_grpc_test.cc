@@ -5,14 +5,14 @@
 // an in-process Daemon.
 //
 // No timing is asserted beyond liveness; the load figures are reported.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <map>
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "api.grpc.pb.h"
 #include "testing/fault_fixture.h"
@@ -20,11 +20,11 @@
 namespace hailo_dp {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Clock;
 using testing::FaultTest;
 using testing::Hailo10HAt;
 using testing::Hailo8At;
+using ::testing::HasSubstr;
 using testing::HealthOf;
 using testing::kA;
 using testing::kB;
@@ -178,7 +178,8 @@ TEST_F(FaultGrpcTest, SixtyFourStreamsAndTenThousandConcurrentAllocatesKeepRssFl
   // The storm runs while a device changes under it.
   const auto start = Clock::now();
   int failed = 0;
-  std::thread storm([&] { failed = AllocateStorm(SocketPath(), kAllocates, kThreads, healthy); });
+  std::thread storm(
+      [&] { failed = AllocateStorm(SocketPath(), kAllocates, kThreads, healthy); });
   tree_.RemoveNode(kD);
   storm.join();
   const double storm_ms = MillisSince(start);
@@ -200,7 +201,8 @@ TEST_F(FaultGrpcTest, SixtyFourStreamsAndTenThousandConcurrentAllocatesKeepRssFl
   const long rss_after = testing::RssKib();
   ReportFigure("allocate_storm_10000_8_threads", storm_ms);
   ReportFigure("allocate_storm_mean_per_call", storm_ms / kAllocates);
-  std::cout << "[  FIGURE  ] rss_before = " << rss_before << " KiB, rss_after = " << rss_after
+  std::cout << "[  FIGURE  ] rss_before = " << rss_before
+            << " KiB, rss_after = " << rss_after
             << " KiB, growth = " << (rss_after - rss_before) << " KiB" << std::endl;
   RecordProperty("rss_growth_kib", std::to_string(rss_after - rss_before));
   ASSERT_GT(rss_before, 0);
@@ -260,7 +262,8 @@ TEST_F(FaultGrpcTest, HugeRequestsGetABoundedErrorAndTheDaemonStaysHealthy) {
     Case unknown{"100000 unknown IDs", {}};
     for (int i = 0; i < 100000; ++i) unknown.ids.push_back("dev-" + std::to_string(i));
     cases.push_back(std::move(unknown));
-    cases.push_back({"100000 copies of a valid ID", std::vector<std::string>(100000, kIdA)});
+    cases.push_back(
+        {"100000 copies of a valid ID", std::vector<std::string>(100000, kIdA)});
     cases.push_back({"one 1 MiB ID", {std::string(1 << 20, 'x')}});
     cases.push_back({"a valid ID, then a 1 MiB one", {kIdA, std::string(1 << 20, '/')}});
   }
@@ -290,8 +293,8 @@ TEST_F(FaultGrpcTest, HugeRequestsGetABoundedErrorAndTheDaemonStaysHealthy) {
     std::vector<std::string> many(100000, kIdA);
     auto start = Clock::now();
     grpc::Status status = Preferred(many, {}, 1);
-    std::cout << "[  FIGURE  ] preferred, 100000 available: answered in " << MillisSince(start)
-              << " ms" << std::endl;
+    std::cout << "[  FIGURE  ] preferred, 100000 available: answered in "
+              << MillisSince(start) << " ms" << std::endl;
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_LT(status.error_message().size(), kMaxMessage);
     start = Clock::now();
@@ -309,17 +312,29 @@ TEST_F(FaultGrpcTest, HugeRequestsGetABoundedErrorAndTheDaemonStaysHealthy) {
 
 TEST_F(FaultGrpcTest, PathLikeIdsAreRefusedAndNoResponseNamesAPathOutsideTheDevices) {
   StartFourDevices();
-  const std::vector<std::string> hostile = {
-      "../../dev/sda", "0000-03-00.0/../x", "/dev/sda", "..", ".", "0000-03-00.0/",
-      "../0000-03-00.0", "0000-03-00.0\n", std::string("0000-03-00.0\0x", 14), "hailo0",
-      "all", "*", "hailo.ai/npu=0000-03-00.0", "0000:03:00.0"};
+  const std::vector<std::string> hostile = {"../../dev/sda",
+                                            "0000-03-00.0/../x",
+                                            "/dev/sda",
+                                            "..",
+                                            ".",
+                                            "0000-03-00.0/",
+                                            "../0000-03-00.0",
+                                            "0000-03-00.0\n",
+                                            std::string("0000-03-00.0\0x", 14),
+                                            "hailo0",
+                                            "all",
+                                            "*",
+                                            "hailo.ai/npu=0000-03-00.0",
+                                            "0000:03:00.0"};
   for (const std::string& id : hostile) {
     v1beta1::AllocateResponse response;
     grpc::Status status = Allocate({{id}}, &response);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << "'" << id << "'";
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << "'" << id << "'";
     EXPECT_EQ(response.container_responses_size(), 0) << "'" << id << "'";
     status = Allocate({{kIdA, id}}, &response);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << "'" << id << "'";
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << "'" << id << "'";
   }
   // Successful answers, in every allocation mode, name only discovered devices.
   daemon_->Stop();
@@ -342,7 +357,8 @@ TEST_F(FaultGrpcTest, PathLikeIdsAreRefusedAndNoResponseNamesAPathOutsideTheDevi
 TEST_F(FaultGrpcTest, ImpossiblePreferredAllocationsAreInvalidArgument) {
   StartFourDevices();
   // Larger than what is available.
-  EXPECT_EQ(Preferred({kIdA, kIdB}, {}, 3).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Preferred({kIdA, kIdB}, {}, 3).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   // A must-include device that is not available.
   EXPECT_EQ(Preferred({kIdA, kIdB}, {kIdC}, 1).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);

@@ -6,6 +6,8 @@
 // mount namespace: the test thread calls unshare(CLONE_NEWNS), and the
 // daemon's threads, started from it afterwards, inherit that namespace (the
 // host's mounts are never touched). Skipped when mounting is not permitted.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,9 +20,6 @@
 #include <random>
 #include <thread>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "api.grpc.pb.h"
 #include "hailo_device_plugin/cdi_writer.h"
 #include "hailo_device_plugin/device_monitor.h"
@@ -29,8 +28,6 @@
 namespace hailo_dp {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using testing::AllHealthy;
 using testing::Clock;
 using testing::FakeDevice;
@@ -38,8 +35,10 @@ using testing::FakeHostTree;
 using testing::FaultTest;
 using testing::Hailo10HAt;
 using testing::Hailo8At;
+using ::testing::HasSubstr;
 using testing::HealthOf;
 using testing::IdsOf;
+using ::testing::IsEmpty;
 using testing::kA;
 using testing::kB;
 using testing::kC;
@@ -140,7 +139,8 @@ class FaultIoTest : public FaultTest {
   // last good spec stays byte for byte, the failure counter rises, and the
   // daemon keeps serving (Allocate of a listed device answers).
   void ExpectFailureHandled(const std::string& good_spec, double failures_before) {
-    ASSERT_TRUE(testing::Eventually([&] { return Failures() > failures_before; }, kFaultWait))
+    ASSERT_TRUE(
+        testing::Eventually([&] { return Failures() > failures_before; }, kFaultWait))
         << daemon_->MetricsText();
     EXPECT_THAT(logs_.Lines(spdlog::level::err, SpecPath()), ::testing::Not(IsEmpty()))
         << "no error naming " << SpecPath() << " in:\n"
@@ -370,8 +370,11 @@ TEST_F(FaultIoTest, SysfsMutatedDuringTenMillisecondRescansConvergesAfterwards) 
   ASSERT_TRUE(WaitListed({kIdA, kIdB, kIdC}));
   const uint64_t scans_before = daemon_->monitor().scans_completed();
 
-  const std::vector<std::string> garbage = {"", "garbage", std::string("\xff\xfe\0\x01", 4),
-                                            std::string(8192, 'A'), "-1",
+  const std::vector<std::string> garbage = {"",
+                                            "garbage",
+                                            std::string("\xff\xfe\0\x01", 4),
+                                            std::string(8192, 'A'),
+                                            "-1",
                                             "99999999999999999999999"};
   std::mt19937 random(42);
   const auto until = Clock::now() + std::chrono::seconds(2);
@@ -382,14 +385,31 @@ TEST_F(FaultIoTest, SysfsMutatedDuringTenMillisecondRescansConvergesAfterwards) 
       const FakeDevice& d = devices[random() % devices.size()];
       const std::string& junk = garbage[random() % garbage.size()];
       switch (random() % 8) {
-        case 0: tree_.RemovePciFunction(d.pci_address); tree_.AddDevice(d); break;
-        case 1: tree_.RemoveClassEntry(d.pci_address); break;
-        case 2: tree_.WritePciAttribute(d.pci_address, "vendor", junk); break;
-        case 3: tree_.WritePciAttribute(d.pci_address, "numa_node", junk); break;
-        case 4: tree_.WriteClassAttribute(d.pci_address, "dev", junk); break;
-        case 5: tree_.WriteClassAttribute(d.pci_address, "board_location", junk); break;
-        case 6: tree_.WritePciAttribute(d.pci_address, "aer_dev_fatal", junk); break;
-        case 7: tree_.RemovePciAttribute(d.pci_address, "device"); break;
+        case 0:
+          tree_.RemovePciFunction(d.pci_address);
+          tree_.AddDevice(d);
+          break;
+        case 1:
+          tree_.RemoveClassEntry(d.pci_address);
+          break;
+        case 2:
+          tree_.WritePciAttribute(d.pci_address, "vendor", junk);
+          break;
+        case 3:
+          tree_.WritePciAttribute(d.pci_address, "numa_node", junk);
+          break;
+        case 4:
+          tree_.WriteClassAttribute(d.pci_address, "dev", junk);
+          break;
+        case 5:
+          tree_.WriteClassAttribute(d.pci_address, "board_location", junk);
+          break;
+        case 6:
+          tree_.WritePciAttribute(d.pci_address, "aer_dev_fatal", junk);
+          break;
+        case 7:
+          tree_.RemovePciAttribute(d.pci_address, "device");
+          break;
       }
       ++mutations;
     }
@@ -420,17 +440,25 @@ TEST(FaultGarbageTest, GarbageInEveryParsedAttributeIsSkippedUnhealthyOrWarned) 
     bool pci;  // PCI attribute, else class attribute
     std::string name;
   };
-  const std::vector<Attr> attrs = {
-      {Layout::kHailoPci423, true, "vendor"},        {Layout::kHailoPci423, true, "device"},
-      {Layout::kHailoPci423, true, "numa_node"},     {Layout::kHailoPci423, true, "enable"},
-      {Layout::kHailoPci423, true, "aer_dev_fatal"}, {Layout::kHailoPci423, false, "dev"},
-      {Layout::kHailoPci422, false, "board_location"}, {Layout::kHailo1x53, false, "dev"}};
+  const std::vector<Attr> attrs = {{Layout::kHailoPci423, true, "vendor"},
+                                   {Layout::kHailoPci423, true, "device"},
+                                   {Layout::kHailoPci423, true, "numa_node"},
+                                   {Layout::kHailoPci423, true, "enable"},
+                                   {Layout::kHailoPci423, true, "aer_dev_fatal"},
+                                   {Layout::kHailoPci423, false, "dev"},
+                                   {Layout::kHailoPci422, false, "board_location"},
+                                   {Layout::kHailo1x53, false, "dev"}};
   // Not in the table: device_id of a 5.3 class device (the scanner takes the
   // address from its `device` link, so the file is not read), and the
   // unparsed current_link_speed and config (only "Unknown" and ff ff matter).
-  const std::vector<std::string> garbage = {
-      "garbage", std::string("\xff\xfe\0\x01", 4), std::string(65536, 'A'), "0x", "-5",
-      "99999999999999999999999", "1:2:3", " \n\t "};
+  const std::vector<std::string> garbage = {"garbage",
+                                            std::string("\xff\xfe\0\x01", 4),
+                                            std::string(65536, 'A'),
+                                            "0x",
+                                            "-5",
+                                            "99999999999999999999999",
+                                            "1:2:3",
+                                            " \n\t "};
   int cases = 0;
   for (const Attr& attr : attrs) {
     for (const std::string& junk : garbage) {
@@ -440,7 +468,7 @@ TEST(FaultGarbageTest, GarbageInEveryParsedAttributeIsSkippedUnhealthyOrWarned) 
       if (!tree.can_make_nodes()) GTEST_SKIP() << "mknod not permitted (not root)";
       FakeDevice device{.pci_address = kA,
                         .family = attr.layout == Layout::kHailo1x53 ? Family::kHailo10H
-                                                                     : Family::kHailo8,
+                                                                    : Family::kHailo8,
                         .layout = attr.layout,
                         .minor = 0,
                         .numa_node = 0};
@@ -455,7 +483,8 @@ TEST(FaultGarbageTest, GarbageInEveryParsedAttributeIsSkippedUnhealthyOrWarned) 
       ScanResult result = source.Scan();
       const std::string what = attr.name + "='" + junk.substr(0, 20) + "'";
       bool warned = false;
-      for (const auto& w : result.warnings) warned |= w.find(attr.name) != std::string::npos;
+      for (const auto& w : result.warnings)
+        warned |= w.find(attr.name) != std::string::npos;
       const bool listed_healthy = !result.devices.empty() && result.devices[0].healthy;
       EXPECT_TRUE(!listed_healthy || warned) << what << " passed silently";
       EXPECT_FALSE(result.warnings.empty()) << what;

@@ -5,14 +5,13 @@
 // Timing is asserted only where it is the requirement itself (exit within
 // 2 s of SIGTERM); everything else is liveness with generous bounds. The
 // re-registration times are reported as figures ("[  FIGURE  ]").
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <atomic>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "api.grpc.pb.h"
 #include "testing/fault_fixture.h"
@@ -102,7 +101,8 @@ class FaultSigtermTest : public FaultTest {
  protected:
   void TearDown() override {
     if (proc_ && HasFailure()) {
-      std::cout << "---- daemon output ----\n" << proc_->Log() << "---- end ----" << std::endl;
+      std::cout << "---- daemon output ----\n"
+                << proc_->Log() << "---- end ----" << std::endl;
     }
     if (proc_) {
       EXPECT_EQ(proc_->Log().find("WARNING: ThreadSanitizer"), std::string::npos)
@@ -177,7 +177,8 @@ TEST_F(FaultSigtermTest, SigtermUnderLoadExitsCleanlyWithinTwoSeconds) {
   EXPECT_EQ(bad_ok.load(), 0);
 
   EXPECT_FALSE(testing::Exists(SocketPath())) << "plugin socket left behind";
-  EXPECT_EQ(testing::ReadWholeFile(SpecPath()), spec_before) << "CDI spec changed on exit";
+  EXPECT_EQ(testing::ReadWholeFile(SpecPath()), spec_before)
+      << "CDI spec changed on exit";
   // Every extra stream ended with the daemon.
   for (auto& stream : streams) EXPECT_TRUE(stream->WaitEnded(kFaultWait));
   // The kubelet saw the stream end: devices Unhealthy until a new Register.

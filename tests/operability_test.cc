@@ -1,14 +1,13 @@
 // Operability: /metrics, /healthz and /readyz over real HTTP, the node-feature
 // file, and config reload on SIGHUP, against the fake kubelet.
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 #include <regex>
-
-#include <gtest/gtest.h>
-#include <httplib.h>
 
 #include "hailo_device_plugin/daemon.h"
 #include "hailo_device_plugin/device_monitor.h"
@@ -33,7 +32,8 @@ double Sample(const std::string& metrics, const std::string& series) {
   std::istringstream in(metrics);
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+    if (line.rfind(series + " ", 0) == 0)
+      return std::stod(line.substr(series.size() + 1));
   }
   return -1;
 }
@@ -42,10 +42,16 @@ class OperabilityTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!tree_.can_make_nodes()) GTEST_SKIP() << "needs root to make device nodes";
-    tree_.AddDevice({.pci_address = "0000:01:00.0", .family = Family::kHailo8,
-                     .layout = Layout::kHailoPci423, .minor = 0, .numa_node = 0});
-    tree_.AddDevice({.pci_address = "0001:01:00.0", .family = Family::kHailo10H,
-                     .layout = Layout::kHailo1x53, .minor = 0, .numa_node = 1});
+    tree_.AddDevice({.pci_address = "0000:01:00.0",
+                     .family = Family::kHailo8,
+                     .layout = Layout::kHailoPci423,
+                     .minor = 0,
+                     .numa_node = 0});
+    tree_.AddDevice({.pci_address = "0001:01:00.0",
+                     .family = Family::kHailo10H,
+                     .layout = Layout::kHailo1x53,
+                     .minor = 0,
+                     .numa_node = 1});
     std::filesystem::create_directories(dirs_.kubelet_dir);
   }
 
@@ -64,7 +70,8 @@ class OperabilityTest : public ::testing::Test {
 
   bool WaitListed(kubelet_sim::KubeletSim& sim, size_t n) {
     return sim.WaitFor(
-        kNpu, [n](const auto& p) { return p.stream_open && p.devices.size() == n; }, kWait);
+        kNpu, [n](const auto& p) { return p.stream_open && p.devices.size() == n; },
+        kWait);
   }
 
   FakeHostTree tree_;
@@ -95,10 +102,12 @@ TEST_F(OperabilityTest, ProbesFollowRegistrationAndStreams) {
 
   // The kubelet goes away: its stream ends, so the plugin is no longer ready.
   sim.Stop();
-  EXPECT_TRUE(testing::Eventually([&] {
-    auto r = Get(daemon, "/readyz");
-    return r && r->status == 503;
-  }, std::chrono::seconds(8)));
+  EXPECT_TRUE(testing::Eventually(
+      [&] {
+        auto r = Get(daemon, "/readyz");
+        return r && r->status == 503;
+      },
+      std::chrono::seconds(8)));
   daemon.Stop();
 }
 
@@ -132,40 +141,62 @@ TEST_F(OperabilityTest, MetricsCountDevicesAllocationsAndRestarts) {
   bad.add_container_requests()->add_devices_ids("0000-09-00.0");
   EXPECT_FALSE(sim.Allocate(kNpu, bad).ok());
   ASSERT_TRUE(sim.Restart().ok());
-  ASSERT_TRUE(sim.WaitFor(kNpu, [](const auto& p) {
-    return p.registrations >= 2 && p.stream_open && p.list_updates > 0 &&
-           testing::AllHealthy(p.devices);
-  }, kWait));
+  ASSERT_TRUE(sim.WaitFor(
+      kNpu,
+      [](const auto& p) {
+        return p.registrations >= 2 && p.stream_open && p.list_updates > 0 &&
+               testing::AllHealthy(p.devices);
+      },
+      kWait));
   // The daemon counts a registration once Register has returned to it.
   EXPECT_TRUE(testing::Eventually([&] {
-    return Sample(daemon.MetricsText(), "hailo_device_plugin_kubelet_restarts_total") == 1;
+    return Sample(daemon.MetricsText(), "hailo_device_plugin_kubelet_restarts_total") ==
+           1;
   }));
 
   auto response = Get(daemon, "/metrics");
   ASSERT_TRUE(response);
   ASSERT_EQ(response->status, 200);
   const std::string& m = response->body;
-  EXPECT_EQ(Sample(m, R"(hailo_device_plugin_devices{family="hailo8",health="Healthy"})"), 1);
-  EXPECT_EQ(Sample(m, R"(hailo_device_plugin_devices{family="hailo10h",health="Healthy"})"), 1);
-  EXPECT_EQ(Sample(m, R"(hailo_device_plugin_devices{family="hailo8",health="Unhealthy"})"), 0);
-  EXPECT_EQ(Sample(m, R"(hailo_device_plugin_allocations_total{resource="hailo.ai/npu"})"), 1);
-  EXPECT_EQ(Sample(m, R"(hailo_device_plugin_allocate_errors_total{reason="invalid_argument",resource="hailo.ai/npu"})"),
+  EXPECT_EQ(Sample(m, R"(hailo_device_plugin_devices{family="hailo8",health="Healthy"})"),
             1);
-  EXPECT_EQ(Sample(m, R"(hailo_device_plugin_registrations_total{resource="hailo.ai/npu"})"), 2);
+  EXPECT_EQ(
+      Sample(m, R"(hailo_device_plugin_devices{family="hailo10h",health="Healthy"})"), 1);
+  EXPECT_EQ(
+      Sample(m, R"(hailo_device_plugin_devices{family="hailo8",health="Unhealthy"})"), 0);
+  EXPECT_EQ(
+      Sample(m, R"(hailo_device_plugin_allocations_total{resource="hailo.ai/npu"})"), 1);
+  EXPECT_EQ(
+      Sample(
+          m,
+          R"(hailo_device_plugin_allocate_errors_total{reason="invalid_argument",resource="hailo.ai/npu"})"),
+      1);
+  EXPECT_EQ(
+      Sample(m, R"(hailo_device_plugin_registrations_total{resource="hailo.ai/npu"})"),
+      2);
   EXPECT_EQ(Sample(m, "hailo_device_plugin_kubelet_restarts_total"), 1);
   EXPECT_GE(Sample(m, "hailo_device_plugin_scans_total"), 1);
   EXPECT_EQ(Sample(m, "hailo_device_plugin_cdi_writes_total"), 1);
   EXPECT_EQ(Sample(m, "hailo_device_plugin_cdi_write_failures_total"), 0);
-  EXPECT_EQ(Sample(m, R"(hailo_device_plugin_build_info{version=")" HDP_VERSION R"("})"), 1);
-  EXPECT_NE(m.find("hailo_device_plugin_scan_duration_seconds_bucket"), std::string::npos);
+  EXPECT_EQ(Sample(m, R"(hailo_device_plugin_build_info{version=")" HDP_VERSION R"("})"),
+            1);
+  EXPECT_NE(m.find("hailo_device_plugin_scan_duration_seconds_bucket"),
+            std::string::npos);
 
   tree_.RemoveNode("0000:01:00.0");
-  ASSERT_TRUE(sim.WaitFor(kNpu, [](const auto& p) {
-    return testing::HealthOf(p.devices, "0000-01-00.0") == "Unhealthy";
-  }, kWait));
+  ASSERT_TRUE(sim.WaitFor(
+      kNpu,
+      [](const auto& p) {
+        return testing::HealthOf(p.devices, "0000-01-00.0") == "Unhealthy";
+      },
+      kWait));
   std::string after = daemon.MetricsText();
-  EXPECT_EQ(Sample(after, R"(hailo_device_plugin_devices{family="hailo8",health="Unhealthy"})"), 1);
-  EXPECT_EQ(Sample(after, R"(hailo_device_plugin_devices{family="hailo8",health="Healthy"})"), 0);
+  EXPECT_EQ(
+      Sample(after, R"(hailo_device_plugin_devices{family="hailo8",health="Unhealthy"})"),
+      1);
+  EXPECT_EQ(
+      Sample(after, R"(hailo_device_plugin_devices{family="hailo8",health="Healthy"})"),
+      0);
   daemon.Stop();
 }
 
@@ -228,9 +259,10 @@ TEST_F(OperabilityTest, FeatureFileFollowsTheDevices) {
   std::string second = ReadAll(path);
   EXPECT_EQ(second.find("hailo10h"), std::string::npos) << second;
   // Only the feature file in the directory: no temporary file left behind.
-  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(tree_.root() + "/features.d"),
-                          std::filesystem::directory_iterator()),
-            1);
+  EXPECT_EQ(
+      std::distance(std::filesystem::directory_iterator(tree_.root() + "/features.d"),
+                    std::filesystem::directory_iterator()),
+      1);
   daemon.Stop();
 }
 
@@ -245,14 +277,15 @@ TEST_F(OperabilityTest, SighupAppliesANewConfigAndRefusesABrokenOne) {
        "--http-address", ""},
       tree_.root() + "/daemon.log");
   ASSERT_NE(daemon, nullptr);
-  ASSERT_TRUE(sim.WaitFor("example.com/npu", [](const auto& p) { return p.stream_open; }, kWait))
+  ASSERT_TRUE(sim.WaitFor(
+      "example.com/npu", [](const auto& p) { return p.stream_open; }, kWait))
       << daemon->Log();
 
   std::ofstream(config_path) << "resourceName: example.com/accel\n";
   ASSERT_TRUE(daemon->Signal(SIGHUP));
-  EXPECT_TRUE(sim.WaitFor("example.com/accel",
-                          [](const auto& p) { return p.stream_open && p.devices.size() == 2; },
-                          kWait))
+  EXPECT_TRUE(sim.WaitFor(
+      "example.com/accel",
+      [](const auto& p) { return p.stream_open && p.devices.size() == 2; }, kWait))
       << daemon->Log();
 
   std::ofstream(config_path) << "resourceName: example.com/accel\nrescanInterval: soon\n";

@@ -62,30 +62,30 @@ const std::string k64(64, 'a');
 
 INSTANTIATE_TEST_SUITE_P(
     Table, ValidateResourceNameTest,
-    ::testing::Values(
-        NameCase{"hailo.ai/npu", true}, NameCase{"example.com/a.b-c_d", true},
-        NameCase{"hailo.ai/hailo10h", true}, NameCase{"a/b", true},
-        NameCase{"hailo.ai/NPU", true}, NameCase{"sub.example.com/x", true},
-        NameCase{Cat("hailo.ai/", k63), true},
-        NameCase{"npu", false, "domain/name"},
-        NameCase{"hailo.ai/npu/x", false, "domain/name"},
-        NameCase{"kubernetes.io/x", false, "reserved"},
-        NameCase{"foo.kubernetes.io/x", false, "reserved"},
-        // The kubelet refuses any name that contains "kubernetes.io/".
-        NameCase{"xkubernetes.io/x", false, "reserved"},
-        NameCase{"k8s.io/x", false, "reserved"},
-        NameCase{"foo.k8s.io/x", false, "reserved"},
-        NameCase{"Upper.case/x", false, "lower-case DNS domain"},
-        NameCase{"hailo.ai/", false, "1-63 characters"},
-        NameCase{"/npu", false, "lower-case DNS domain"},
-        NameCase{"", false, "domain/name"},
-        NameCase{Cat("hailo.ai/", k64), false, "1-63 characters"},
-        NameCase{"hailo.ai/-npu", false, "alphanumeric at both ends"},
-        NameCase{"hailo.ai/npu-", false, "alphanumeric at both ends"},
-        NameCase{"hailo.ai/n pu", false, "1-63 characters"},
-        NameCase{"-hailo.ai/npu", false, "lower-case DNS domain"},
-        NameCase{"hailo..ai/npu", false, "lower-case DNS domain"},
-        NameCase{"hailo_ai/npu", false, "lower-case DNS domain"}),
+    ::testing::Values(NameCase{"hailo.ai/npu", true},
+                      NameCase{"example.com/a.b-c_d", true},
+                      NameCase{"hailo.ai/hailo10h", true}, NameCase{"a/b", true},
+                      NameCase{"hailo.ai/NPU", true}, NameCase{"sub.example.com/x", true},
+                      NameCase{Cat("hailo.ai/", k63), true},
+                      NameCase{"npu", false, "domain/name"},
+                      NameCase{"hailo.ai/npu/x", false, "domain/name"},
+                      NameCase{"kubernetes.io/x", false, "reserved"},
+                      NameCase{"foo.kubernetes.io/x", false, "reserved"},
+                      // The kubelet refuses any name that contains "kubernetes.io/".
+                      NameCase{"xkubernetes.io/x", false, "reserved"},
+                      NameCase{"k8s.io/x", false, "reserved"},
+                      NameCase{"foo.k8s.io/x", false, "reserved"},
+                      NameCase{"Upper.case/x", false, "lower-case DNS domain"},
+                      NameCase{"hailo.ai/", false, "1-63 characters"},
+                      NameCase{"/npu", false, "lower-case DNS domain"},
+                      NameCase{"", false, "domain/name"},
+                      NameCase{Cat("hailo.ai/", k64), false, "1-63 characters"},
+                      NameCase{"hailo.ai/-npu", false, "alphanumeric at both ends"},
+                      NameCase{"hailo.ai/npu-", false, "alphanumeric at both ends"},
+                      NameCase{"hailo.ai/n pu", false, "1-63 characters"},
+                      NameCase{"-hailo.ai/npu", false, "lower-case DNS domain"},
+                      NameCase{"hailo..ai/npu", false, "lower-case DNS domain"},
+                      NameCase{"hailo_ai/npu", false, "lower-case DNS domain"}),
     [](const ::testing::TestParamInfo<NameCase>& info) {
       return Cat(info.param.ok ? "Good" : "Bad", info.index);
     });
@@ -117,9 +117,10 @@ TEST(ResourceSpec, CdiSpecFileNameReplacesTheSlash) {
     std::string resource;
     std::string file;
   };
-  for (const Case& c : std::vector<Case>{{"hailo.ai/npu", "hailo.ai-npu.json"},
-                                         {"hailo.ai/hailo10h", "hailo.ai-hailo10h.json"},
-                                         {"example.com/a.b-c_d", "example.com-a.b-c_d.json"}}) {
+  for (const Case& c :
+       std::vector<Case>{{"hailo.ai/npu", "hailo.ai-npu.json"},
+                         {"hailo.ai/hailo10h", "hailo.ai-hailo10h.json"},
+                         {"example.com/a.b-c_d", "example.com-a.b-c_d.json"}}) {
     ResourceSpec spec;
     spec.resource_name = c.resource;
     EXPECT_EQ(spec.CdiSpecFileName(), c.file) << c.resource;

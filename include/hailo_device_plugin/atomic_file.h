@@ -6,10 +6,10 @@
 // old file or the new one, never a mix. Thread-safe for distinct paths.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
-
-#include <sys/types.h>
 
 #include "absl/status/statusor.h"
 
@@ -18,9 +18,9 @@ namespace hailo_dp {
 enum class WriteOutcome { kWritten, kUnchanged };
 
 // Writes `content` to `path` with `mode` unless the file already holds
-// exactly that content with that mode. Creates missing parent directories. On failure the previous file is left
-// as it was, no temporary file remains, and the error names the path and the
-// cause.
+// exactly that content with that mode. Creates missing parent directories. On failure the
+// previous file is left as it was, no temporary file remains, and the error names the
+// path and the cause.
 absl::StatusOr<WriteOutcome> WriteFileAtomically(const std::string& path,
                                                  std::string_view content,
                                                  mode_t mode = 0644);

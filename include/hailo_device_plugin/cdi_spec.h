@@ -6,10 +6,9 @@
 // devices were scanned under. Thread-safe (no shared state).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "hailo_device_plugin/device.h"
 

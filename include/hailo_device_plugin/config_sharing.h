@@ -7,9 +7,9 @@
 // Pure functions; errors name the family and the key.
 #pragma once
 
-#include <string>
-
 #include <yaml-cpp/yaml.h>
+
+#include <string>
 
 #include "absl/status/status.h"
 #include "hailo_device_plugin/allocation.h"

@@ -40,9 +40,9 @@ class DeviceRegistry {
 
   // Blocks until the version exceeds `after`, `timeout` passes, or a Wake()
   // finds `stop()` true. Returns the current snapshot in every case.
-  std::shared_ptr<const Snapshot> WaitNewer(
-      uint64_t after, std::chrono::milliseconds timeout,
-      const std::function<bool()>& stop) const;
+  std::shared_ptr<const Snapshot> WaitNewer(uint64_t after,
+                                            std::chrono::milliseconds timeout,
+                                            const std::function<bool()>& stop) const;
 
   // Wakes every waiter so that it re-checks its stop predicate.
   void Wake() const;

@@ -8,6 +8,7 @@
 // and serving() may be read from any thread.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -15,8 +16,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "hailo_device_plugin/plugin_service.h"
@@ -58,7 +57,8 @@ class PluginEndpoint {
   // Waits until `channel` is connected; fails fast when nothing listens.
   absl::Status Connect(grpc::Channel& channel, const std::string& path);
   // Register, cancelled when our socket disappears while it waits.
-  grpc::Status CallRegister(v1beta1::Registration::Stub& stub, grpc::ClientContext* context,
+  grpc::Status CallRegister(v1beta1::Registration::Stub& stub,
+                            grpc::ClientContext* context,
                             const v1beta1::RegisterRequest& request);
 
   const std::string kubelet_dir_;

@@ -38,12 +38,14 @@ class PluginService final : public v1beta1::DevicePlugin::Service {
   grpc::Status GetDevicePluginOptions(grpc::ServerContext* context,
                                       const v1beta1::Empty* request,
                                       v1beta1::DevicePluginOptions* response) override;
-  grpc::Status ListAndWatch(grpc::ServerContext* context, const v1beta1::Empty* request,
-                            grpc::ServerWriter<v1beta1::ListAndWatchResponse>* writer) override;
-  grpc::Status GetPreferredAllocation(grpc::ServerContext* context,
-                                      const v1beta1::PreferredAllocationRequest* request,
-                                      v1beta1::PreferredAllocationResponse* response) override;
-  grpc::Status Allocate(grpc::ServerContext* context, const v1beta1::AllocateRequest* request,
+  grpc::Status ListAndWatch(
+      grpc::ServerContext* context, const v1beta1::Empty* request,
+      grpc::ServerWriter<v1beta1::ListAndWatchResponse>* writer) override;
+  grpc::Status GetPreferredAllocation(
+      grpc::ServerContext* context, const v1beta1::PreferredAllocationRequest* request,
+      v1beta1::PreferredAllocationResponse* response) override;
+  grpc::Status Allocate(grpc::ServerContext* context,
+                        const v1beta1::AllocateRequest* request,
                         v1beta1::AllocateResponse* response) override;
   grpc::Status PreStartContainer(grpc::ServerContext* context,
                                  const v1beta1::PreStartContainerRequest* request,

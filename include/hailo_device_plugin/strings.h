@@ -5,12 +5,12 @@
 // take absl::string_view (what absl::Status::message() returns).
 #pragma once
 
+#include <fmt/format.h>
+
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "absl/strings/string_view.h"
 
@@ -21,7 +21,9 @@ namespace strings_internal {
 inline void Append(std::string& out, std::string_view s) { out.append(s); }
 inline void Append(std::string& out, const char* s) { out.append(s); }
 inline void Append(std::string& out, const std::string& s) { out.append(s); }
-inline void Append(std::string& out, absl::string_view s) { out.append(s.data(), s.size()); }
+inline void Append(std::string& out, absl::string_view s) {
+  out.append(s.data(), s.size());
+}
 inline void Append(std::string& out, char c) { out.push_back(c); }
 template <typename T, std::enable_if_t<std::is_arithmetic_v<T>, int> = 0>
 void Append(std::string& out, T v) {
@@ -64,6 +66,7 @@ template <>
 struct fmt::formatter<absl::string_view> : fmt::formatter<std::string_view> {
   template <typename FormatContext>
   auto format(absl::string_view s, FormatContext& ctx) const {
-    return fmt::formatter<std::string_view>::format(std::string_view(s.data(), s.size()), ctx);
+    return fmt::formatter<std::string_view>::format(std::string_view(s.data(), s.size()),
+                                                    ctx);
   }
 };

@@ -30,7 +30,8 @@ struct SupervisorObserver {
 
 class Supervisor {
  public:
-  Supervisor(std::string kubelet_dir, std::vector<std::unique_ptr<PluginEndpoint>> endpoints,
+  Supervisor(std::string kubelet_dir,
+             std::vector<std::unique_ptr<PluginEndpoint>> endpoints,
              SupervisorObserver observer = {});
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
@@ -83,6 +84,8 @@ class Supervisor {
   // on the side of registering again).
   uint64_t fences_emitted_ = 0;
   uint64_t fences_seen_ = 0;
+  // The fence of the first successful registration (0: none or no fence).
+  uint64_t first_fence_ = 0;
   const int wake_fd_;
 
   std::atomic<bool> stop_{false};

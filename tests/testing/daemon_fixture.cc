@@ -13,9 +13,8 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "gtest/gtest.h"
 
@@ -63,8 +62,8 @@ std::vector<std::string> IdsOf(const std::vector<v1beta1::Device>& devices) {
 }
 
 std::vector<std::string> IdsOf(const v1beta1::ListAndWatchResponse& response) {
-  return IdsOf(std::vector<v1beta1::Device>(response.devices().begin(),
-                                            response.devices().end()));
+  return IdsOf(
+      std::vector<v1beta1::Device>(response.devices().begin(), response.devices().end()));
 }
 
 std::string HealthOf(const std::vector<v1beta1::Device>& devices, const std::string& id) {
@@ -89,7 +88,8 @@ bool Exists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
-bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+bool Eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   while (!condition()) {
     if (Clock::now() >= deadline) return false;
@@ -119,7 +119,8 @@ std::unique_ptr<v1beta1::DevicePlugin::Stub> PluginStub(const std::string& socke
 
 // --- StreamClient -------------------------------------------------------------
 
-StreamClient::StreamClient(const std::string& socket_path) : stub_(PluginStub(socket_path)) {
+StreamClient::StreamClient(const std::string& socket_path)
+    : stub_(PluginStub(socket_path)) {
   thread_ = std::thread([this] { Read(); });
 }
 
@@ -244,7 +245,8 @@ std::optional<int> ChildProcess::WaitExit(std::chrono::milliseconds timeout) {
       status_ = status;
       return status_;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return std::nullopt;
     if (pidfd_ >= 0) {
       pollfd fd{pidfd_, POLLIN, 0};

@@ -13,6 +13,7 @@
 // must spell gtest's namespace `::testing`.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -25,8 +26,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "api.grpc.pb.h"
 #include "hailo_device_plugin/config.h"
@@ -107,9 +106,9 @@ class StreamClient {
   StreamClient& operator=(const StreamClient&) = delete;
 
   // Blocks until `pred(messages so far)` holds or `timeout` passes.
-  bool WaitFor(const std::function<bool(const std::vector<v1beta1::ListAndWatchResponse>&)>&
-                   pred,
-               std::chrono::milliseconds timeout = kWait) const;
+  bool WaitFor(
+      const std::function<bool(const std::vector<v1beta1::ListAndWatchResponse>&)>& pred,
+      std::chrono::milliseconds timeout = kWait) const;
   // Blocks until the first message arrived.
   bool WaitFirst(std::chrono::milliseconds timeout = kWait) const;
   // Blocks until the stream ended (server closed it or failed).

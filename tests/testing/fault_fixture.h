@@ -13,6 +13,8 @@
 // fixture is used by the fault tests alone.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -21,8 +23,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "hailo_device_plugin/daemon.h"
 #include "hailo_device_plugin/device_source.h"
@@ -152,7 +152,8 @@ class LogCapture {
     void sink_it_(const spdlog::details::log_msg& msg) override {
       std::lock_guard lock(lines_mu_);
       if (lines_.size() < 100000) {
-        lines_.emplace_back(msg.level, std::string(msg.payload.data(), msg.payload.size()));
+        lines_.emplace_back(msg.level,
+                            std::string(msg.payload.data(), msg.payload.size()));
       }
     }
     void flush_() override {}
@@ -206,8 +207,9 @@ class FaultTest : public ::testing::Test {
     bool ok = sim_.WaitFor(
         kNpu,
         [&](const State& s) {
-          return s.registrations >= registrations && s.stream_open && s.list_updates >= 1 &&
-                 SortedIds(IdsOf(s.devices)) == ids && AllHealthy(s.devices);
+          return s.registrations >= registrations && s.stream_open &&
+                 s.list_updates >= 1 && SortedIds(IdsOf(s.devices)) == ids &&
+                 AllHealthy(s.devices);
         },
         timeout);
     if (!ok) ADD_FAILURE() << "kubelet holds: " << StateText();

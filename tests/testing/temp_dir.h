@@ -3,6 +3,7 @@
 // string ("" when unreadable). For tests only; not thread-safe.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <cerrno>
@@ -12,15 +13,14 @@
 #include <sstream>
 #include <string>
 
-#include <gtest/gtest.h>
-
 namespace hailo_dp::testing {
 
 class TempDir {
  public:
   TempDir() {
     const char* tmp = std::getenv("TMPDIR");
-    path_ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/hdp-test.XXXXXX";
+    path_ =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/hdp-test.XXXXXX";
     if (::mkdtemp(path_.data()) == nullptr) {
       ADD_FAILURE() << "mkdtemp " << path_ << ": " << std::strerror(errno);
     }

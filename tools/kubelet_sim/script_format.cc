@@ -37,8 +37,7 @@ std::vector<std::string> FormatDevices(const KubeletSim::PluginState& s) {
   return lines;
 }
 
-std::vector<std::string> FormatResponse(
-    const v1beta1::ContainerAllocateResponse& r) {
+std::vector<std::string> FormatResponse(const v1beta1::ContainerAllocateResponse& r) {
   std::vector<std::string> lines;
   for (const auto& cdi : r.cdi_devices()) lines.push_back("    cdi_device " + cdi.name());
   std::map<std::string, std::string> envs(r.envs().begin(), r.envs().end());

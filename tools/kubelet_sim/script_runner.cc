@@ -34,8 +34,7 @@ bool ScriptRunner::RunLine(absl::string_view line) {
   line = absl::StripAsciiWhitespace(line);
   if (line.empty() || line.front() == '#') return true;
   Args args = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-  absl::string_view rest =
-      absl::StripLeadingAsciiWhitespace(line.substr(args[0].size()));
+  absl::string_view rest = absl::StripLeadingAsciiWhitespace(line.substr(args[0].size()));
   auto it = Commands().find(args[0]);
   if (it == Commands().end())
     return Fail(absl::StrCat("unknown command '", args[0], "'"));
@@ -59,8 +58,9 @@ bool ScriptRunner::Millis(const Args& args, size_t index, int* ms) {
   return absl::SimpleAtoi(args[index], ms) && *ms >= 0;
 }
 
-bool ScriptRunner::Wait(const std::string& resource, const Args& args, size_t timeout_index,
-          Clock::time_point since, absl::string_view what, const Pred& pred) {
+bool ScriptRunner::Wait(const std::string& resource, const Args& args,
+                        size_t timeout_index, Clock::time_point since,
+                        absl::string_view what, const Pred& pred) {
   int ms;
   if (!Millis(args, timeout_index, &ms)) return Fail("bad timeout");
   if (!sim_.WaitFor(resource, pred, std::chrono::milliseconds(ms))) {
@@ -106,9 +106,9 @@ bool ScriptRunner::WaitHealth(const Args& args, absl::string_view) {
   if (health != kHealthy && health != kUnhealthy) {
     return Fail("health must be Healthy or Unhealthy");
   }
-  const std::string what =
-      id == "*" ? absl::StrCat("all devices of ", args[1], " are ", health)
-                : absl::StrCat(args[1], " ", id, " is ", health);
+  const std::string what = id == "*"
+                               ? absl::StrCat("all devices of ", args[1], " are ", health)
+                               : absl::StrCat(args[1], " ", id, " is ", health);
   return Wait(args[1], args, 4, Clock::now(), what,
               [&](const KubeletSim::PluginState& s) {
                 int match = 0, seen = 0;
@@ -124,9 +124,9 @@ bool ScriptRunner::WaitHealth(const Args& args, absl::string_view) {
 bool ScriptRunner::WaitCount(const Args& args, absl::string_view) {
   size_t n;
   if (!absl::SimpleAtoi(args[2], &n)) return Fail("bad device count");
-  return Wait(
-      args[1], args, 3, Clock::now(), absl::StrCat(args[1], " lists ", n, " devices"),
-      [n](const auto& s) { return s.list_updates > 0 && s.devices.size() == n; });
+  return Wait(args[1], args, 3, Clock::now(),
+              absl::StrCat(args[1], " lists ", n, " devices"),
+              [n](const auto& s) { return s.list_updates > 0 && s.devices.size() == n; });
 }
 
 bool ScriptRunner::Admit(const Args& args, absl::string_view) {

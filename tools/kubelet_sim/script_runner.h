@@ -97,7 +97,6 @@ class ScriptRunner {
   std::atomic<int> failures_{0};
 };
 
-
 struct ScriptResult {
   bool ok = true;
   bool quit = false;  // ended by `quit`, not by the end of input
