@@ -28,11 +28,13 @@ fuzz-smoke: ## Short fuzz round for CI (10 s each)
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
 # hdp_core is compiled with -fsanitize=fuzzer-no-link so libFuzzer sees its
-# coverage; HDP_SANITIZE puts ASan and UBSan on everything.
+# coverage; HDP_SANITIZE puts ASan and UBSan on everything. -O1 with line
+# tables, asserts kept: quick to build, still fast to run.
 fuzz-build:
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD_DIR) -DHDP_BUILD_FUZZERS=ON \
 	  -DHDP_BUILD_TESTS=OFF -DHDP_SANITIZE=address,undefined \
-	  -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	  -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" >/dev/null
 	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzzers
 
 # One fuzzer: its summary line on success, the end of its log on failure.

@@ -8,6 +8,9 @@
 # host paths, and stops cleanly on SIGTERM.
 #
 #   scripts/image-test.sh            (as root; `make image-test`)
+#   scripts/image-test.sh --prepare  only the base image and the cached
+#                                    `deps` stage (network-bound; CI runs it
+#                                    in the background while it compiles)
 #
 # The Dockerfile's base (debian:bookworm-slim) is made locally with
 # debootstrap from the Debian archive and imported under that name, so the
@@ -108,15 +111,17 @@ ensure_base_image() {
     "$CACHE/debian-bookworm-minbase.tar" "$BASE_TAG" >/dev/null
 }
 
+# build_image [deps]: the whole image, or only its `deps` stage.
 build_image() {
-  local version
+  local targets=(deps "") version
   version=$(sed -n 's/^project(hailo-device-plugin VERSION \([0-9.]*\).*/\1/p' \
     "$ROOT/CMakeLists.txt")
   log "buildah bud docker/Dockerfile (RUN_TESTS=$RUN_TESTS; the first build takes minutes)"
   local start=$SECONDS target tag
   # CAP_MKNOD as in docker build (buildah drops it): the unit tests make
   # fake device nodes. The deps stage first, tagged, so pruning keeps it.
-  for target in deps ""; do
+  [ "${1:-}" != deps ] || targets=(deps)
+  for target in "${targets[@]}"; do
     tag=$IMAGE
     [ -z "$target" ] || tag=$DEPS_IMAGE
     if ! buildah "${STORE[@]}" bud --isolation chroot --pull=never --layers \
@@ -259,6 +264,17 @@ cleanup() {
 
 main() {
   require_tools
+  if [ "${1:-}" = --prepare ]; then
+    WORK=$(mktemp -d /tmp/hdp-image-test.XXXXXX)
+    CONTAINER=none
+    mkdir -p "$CACHE"
+    choose_store
+    trap cleanup EXIT
+    ensure_base_image
+    build_image deps
+    log "prepared: base image and deps stage cached"
+    return 0
+  fi
   WORK=$(mktemp -d /tmp/hdp-image-test.XXXXXX)
   CONTAINER=hdp-image-test-$$
   mkdir -p "$WORK/kubelet" "$WORK/cdi" "$WORK/host" "$CACHE"
