@@ -1,7 +1,9 @@
 #include "hailo_device_plugin/cdi_writer.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -31,22 +33,40 @@ CdiWriter::CdiWriter(std::string cdi_dir, std::string sys_root, ResourceSpec res
 
 absl::Status CdiWriter::Update(const std::vector<Device>& devices) {
   CdiSpecOptions options{resource_.CdiKind(), ExistingClassDirs(sys_root_)};
-  std::string content =
-      SerializeCdiSpec(BuildCdiSpec(resource_.Select(devices), options));
-  absl::StatusOr<WriteOutcome> outcome = WriteFileAtomically(path_, content, 0644);
-  if (!outcome.ok()) {
-    failures_.fetch_add(1);
-    if (!last_failed_) spdlog::error("CDI spec: {}", outcome.status().message());
-    last_failed_ = true;
-    return outcome.status();
-  }
-  if (last_failed_) spdlog::info("CDI spec: {} writable again", path_);
-  last_failed_ = false;
-  if (*outcome == WriteOutcome::kWritten) {
+  nlohmann::json spec = BuildCdiSpec(resource_.Select(devices), options);
+  // The CDI library refuses a spec that names no device ("invalid spec, no
+  // devices"), and a runtime would log that on every refresh: no device, no
+  // file.
+  if (spec["devices"].empty()) return Finish(Remove());
+  absl::StatusOr<WriteOutcome> outcome =
+      WriteFileAtomically(path_, SerializeCdiSpec(spec), 0644);
+  if (outcome.ok() && *outcome == WriteOutcome::kWritten) {
     writes_.fetch_add(1);
     spdlog::info("CDI spec: wrote {}", path_);
   }
+  return Finish(outcome.status());
+}
+
+absl::Status CdiWriter::Remove() {
+  if (unlink(path_.c_str()) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::ErrnoToStatus(errno, Cat(path_, ": cannot remove"));
+  }
+  writes_.fetch_add(1);
+  spdlog::info("CDI spec: no device to name, removed {}", path_);
   return absl::OkStatus();
+}
+
+absl::Status CdiWriter::Finish(const absl::Status& status) {
+  if (!status.ok()) {
+    failures_.fetch_add(1);
+    if (!last_failed_) spdlog::error("CDI spec: {}", status.message());
+    last_failed_ = true;
+    return status;
+  }
+  if (last_failed_) spdlog::info("CDI spec: {} writable again", path_);
+  last_failed_ = false;
+  return status;
 }
 
 void CdiWriter::MarkUnresolvable(std::vector<Device>& devices,

@@ -97,7 +97,14 @@ int RunCdiGenerate(const HostRoots& roots, const std::string& resource_name,
   }
   ScanResult result = ScanAndWarn(roots);
   CdiSpecOptions options{resource_name, ExistingClassDirs(roots.sys_root)};
-  std::string spec = SerializeCdiSpec(BuildCdiSpec(result.devices, options));
+  nlohmann::json built = BuildCdiSpec(result.devices, options);
+  if (built["devices"].empty()) {
+    std::cerr << "hailo-device-plugin: no Hailo device with a device node under "
+              << roots.sys_root << " and " << roots.dev_root
+              << ": a CDI spec must name at least one device; nothing written\n";
+    return 1;
+  }
+  std::string spec = SerializeCdiSpec(built);
   if (output == "-") {
     std::cout << spec;
     return 0;

@@ -169,9 +169,47 @@ TEST_F(CdiWriterTest, RewritesOnChange) {
   ASSERT_TRUE(writer.Update(devices_).ok());
   EXPECT_EQ(writer.writes(), 2u);
   EXPECT_EQ(Slurp(spec_path()), Expected(devices_));
+}
+
+// The CDI library refuses a spec without devices ("invalid spec, no
+// devices"): with nothing to name, the file goes.
+TEST_F(CdiWriterTest, NoDeviceToNameRemovesTheSpec) {
+  CdiWriter writer(cdi_dir(), sys_root(), ResourceSpec{});
+  ASSERT_TRUE(writer.Update(devices_).ok());
+  ASSERT_TRUE(fs::exists(spec_path()));
   ASSERT_TRUE(writer.Update({}).ok());
-  EXPECT_EQ(writer.writes(), 3u);
-  EXPECT_EQ(Slurp(spec_path()), Expected({}));
+  EXPECT_FALSE(fs::exists(spec_path()));
+  EXPECT_EQ(writer.writes(), 2u);
+  // Nothing to remove: no change.
+  ASSERT_TRUE(writer.Update({}).ok());
+  EXPECT_EQ(writer.writes(), 2u);
+  // A device without a node (it failed to probe) has no name in a spec either.
+  Device no_node = devices_[0];
+  no_node.node_name.clear();
+  no_node.class_name.clear();
+  no_node.healthy = false;
+  no_node.reason = "no class device";
+  ASSERT_TRUE(writer.Update({no_node}).ok());
+  EXPECT_FALSE(fs::exists(spec_path()));
+  EXPECT_EQ(writer.failures(), 0u);
+  // A device again: the spec is back.
+  ASSERT_TRUE(writer.Update(devices_).ok());
+  EXPECT_EQ(Slurp(spec_path()), Expected(devices_));
+}
+
+TEST_F(CdiWriterTest, SpecThatCannotBeRemovedIsAFailure) {
+  CdiWriter writer(cdi_dir(), sys_root(), ResourceSpec{});
+  // The spec's path is taken by a directory: unlink() fails (EISDIR).
+  fs::create_directories(spec_path() + "/in-the-way");
+  absl::Status status = writer.Update({});
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(Str(status.message()), HasSubstr(spec_path()));
+  EXPECT_THAT(Str(status.message()), HasSubstr("cannot remove"));
+  EXPECT_EQ(writer.failures(), 1u);
+  fs::remove_all(spec_path());
+  ASSERT_TRUE(writer.Update({}).ok());
+  EXPECT_EQ(writer.failures(), 1u);
+  EXPECT_EQ(writer.writes(), 0u);
 }
 
 TEST_F(CdiWriterTest, RewritesWhenDeletedOrChangedExternally) {

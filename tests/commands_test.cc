@@ -344,8 +344,24 @@ TEST_F(DiscoverTest, CdiGenerateToStdout) {
   EXPECT_EQ(Run(args).out, r.out);
 }
 
+TEST_F(BinaryTest, CdiGenerateWithoutDevicesWritesNothing) {
+  FakeHostTree tree;
+  const std::string file = dir_.path() + "/spec.json";
+  RunResult r = Run({"cdi", "generate", "--output", file, "--sys-root", tree.sys_root(),
+                     "--dev-root", tree.dev_root()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("no Hailo device with a device node"));
+  EXPECT_THAT(r.err, HasSubstr("nothing written"));
+  EXPECT_FALSE(fs::exists(file));
+  r = Run(
+      {"cdi", "generate", "--sys-root", tree.sys_root(), "--dev-root", tree.dev_root()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+}
+
 TEST_F(BinaryTest, CdiGenerateFailureNamesThePath) {
   FakeHostTree tree;
+  tree.AddDevice({.pci_address = "0000:03:00.0"});
   std::ofstream(dir_.path() + "/file") << "in the way";
   const std::string file = dir_.path() + "/file/spec.json";
   RunResult r = Run({"cdi", "generate", "--output", file, "--sys-root", tree.sys_root(),

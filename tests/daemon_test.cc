@@ -414,6 +414,7 @@ TEST_F(DaemonTest, StartsWithZeroDevicesAndPicksUpNewOnes) {
       kNpu, [](const State& s) { return s.stream_open && s.list_updates >= 1; }, kWait))
       << StateText(kNpu);
   EXPECT_THAT(PluginState().devices, IsEmpty());
+  EXPECT_FALSE(testing::Exists(SpecPath())) << "a spec without devices is invalid CDI";
   EXPECT_TRUE(testing::Eventually([&] { return daemon_->Registered(); }));
 
   // A new device: its /dev node is created last, and its creation wakes the

@@ -2,8 +2,10 @@
 //
 // Update() builds the spec for the given devices and replaces the file
 // atomically when its content differs (also when someone deleted or changed
-// it). On failure the previous file stays and the error names the path and
-// the cause. Used from the monitor thread only; counters are atomic.
+// it), and removes it when no device has a node to name: the CDI library
+// refuses a spec without devices. On failure the previous file stays and the
+// error names the path and the cause. Used from the monitor thread only; counters are
+// atomic.
 #pragma once
 
 #include <atomic>
@@ -24,6 +26,8 @@ class CdiWriter {
  public:
   CdiWriter(std::string cdi_dir, std::string sys_root, ResourceSpec resource);
 
+  // Writes the spec for `devices` if it differs from the file; removes the
+  // file when no device has a node to name (an empty spec is invalid CDI).
   absl::Status Update(const std::vector<Device>& devices);
 
   // After a failed Update: marks every healthy device of this resource that
@@ -36,6 +40,10 @@ class CdiWriter {
   uint64_t failures() const { return failures_.load(); }
 
  private:
+  absl::Status Remove();
+  // Counts and logs (once per run of failures) the outcome of an Update.
+  absl::Status Finish(const absl::Status& status);
+
   const std::string cdi_dir_;
   const std::string sys_root_;
   const ResourceSpec resource_;
