@@ -22,6 +22,9 @@ class Daemon::Impl {
   absl::Status Start() {
     std::lock_guard<std::mutex> lock(mu_);
     if (running_) return absl::OkStatus();
+    // spdlog's registry and default logger are made on first use, inside
+    // libspdlog; make them before our threads can race to that first use.
+    spdlog::default_logger_raw();
     if (absl::Status s = StartHttp(); !s.ok()) return s;
     StartComponents();
     running_ = true;

@@ -71,6 +71,7 @@ void DeviceMonitor::LogWarningsIfChanged(const std::vector<std::string>& warning
 void DeviceMonitor::Start() {
   std::lock_guard<std::mutex> lock(start_mu_);
   if (thread_.joinable()) return;
+  spdlog::default_logger_raw();  // made before the thread (see Daemon::Start)
   stop_.store(false);
   inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   const std::string& dev = source_->roots().dev_root;

@@ -45,6 +45,7 @@ void Supervisor::Start() {
   std::lock_guard<std::mutex> lock(start_mu_);
   if (thread_.joinable()) return;
   stop_.store(false);
+  spdlog::default_logger_raw();  // made before the thread (see Daemon::Start)
   inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   thread_ = std::thread([this] { Loop(); });
 }
