@@ -27,6 +27,7 @@
 #include "api.grpc.pb.h"
 #include "hailo_device_plugin/allocation.h"
 #include "kubelet_sim/kubelet_sim.h"
+#include "testing/daemon_env.h"
 #include "testing/daemon_fixture.h"
 #include "testing/fake_host_tree.h"
 
@@ -82,28 +83,6 @@ FakeDevice Hailo10H(const char* address, uint32_t minor, std::optional<int> numa
                     .layout = Layout::kHailo1x53,
                     .minor = minor,
                     .numa_node = numa};
-}
-
-std::string Describe(const State& s) {
-  std::ostringstream out;
-  out << "registrations=" << s.registrations << " stream_open=" << s.stream_open
-      << " list_updates=" << s.list_updates << " devices=[";
-  for (const auto& d : s.devices) out << " " << d.id() << ":" << d.health();
-  out << " ]";
-  return out.str();
-}
-
-std::vector<std::string> HealthyIds(const std::vector<v1beta1::Device>& devices) {
-  std::vector<std::string> ids;
-  for (const auto& d : devices) {
-    if (d.health() == "Healthy") ids.push_back(d.id());
-  }
-  return ids;
-}
-
-std::vector<std::string> Sorted(std::vector<std::string> v) {
-  std::sort(v.begin(), v.end());
-  return v;
 }
 
 // A kubelet that loses the plugin's socket while the plugin's Register call
@@ -187,57 +166,8 @@ class RacingKubelet final : public v1beta1::Registration::Service {
   Clock::time_point deleted_at_{};  // guarded by mu_
 };
 
-class DaemonTest : public ::testing::Test {
+class DaemonTest : public testing::InProcessDaemonTest {
  protected:
-  void SetUp() override {
-    if (!tree_.can_make_nodes()) GTEST_SKIP() << "mknod not permitted (not root)";
-  }
-  void TearDown() override {
-    if (daemon_) daemon_->Stop();
-    sim_.SetEventCallback(nullptr);
-    std::lock_guard lock(violations_mu_);
-    EXPECT_THAT(violations_, IsEmpty())
-        << "the kubelet saw a device that the CDI spec on disk did not name";
-  }
-
-  Config MakeConfig(std::chrono::milliseconds rescan = std::chrono::seconds(60)) {
-    return testing::TestConfig(tree_, dirs_, rescan);
-  }
-
-  void StartSim() {
-    absl::Status status = sim_.Start();
-    ASSERT_TRUE(status.ok()) << std::string(status.message());
-  }
-
-  void StartDaemon(const Config& config) {
-    daemon_ = std::make_unique<Daemon>(config);
-    absl::Status status = daemon_->Start();
-    ASSERT_TRUE(status.ok()) << std::string(status.message());
-  }
-
-  std::string SpecPath(const std::string& resource = kNpu) const {
-    std::string name = resource;
-    std::replace(name.begin(), name.end(), '/', '-');
-    return dirs_.cdi_dir + "/" + name + ".json";
-  }
-  std::string SocketPath(const std::string& name = "hailo.sock") const {
-    return dirs_.kubelet_dir + "/" + name;
-  }
-
-  // On every list the kubelet receives, the CDI spec on disk must already
-  // name every ID it may allocate, i.e. every Healthy one (checked on the
-  // sim's reader thread, at once). An Unhealthy device without a class entry
-  // (e.g. caught half-created) has no node to put in the spec.
-  void CheckSpecOnEveryList() {
-    sim_.SetEventCallback([this](const KubeletSim::Event& event) {
-      if (event.kind != KubeletSim::Event::Kind::kListUpdate) return;
-      auto ids = HealthyIds(event.state.devices);
-      if (testing::CdiSpecNamesAll(SpecPath(event.resource), ids)) return;
-      std::lock_guard lock(violations_mu_);
-      violations_.push_back(event.resource + ": " + Describe(event.state));
-    });
-  }
-
   // Hailo-8 cards at kA and kB, the kubelet (checking the CDI spec on every
   // list) and the daemon, with both devices listed Healthy.
   void StartTwoHailo8Listed() {
@@ -249,26 +179,9 @@ class DaemonTest : public ::testing::Test {
     ASSERT_TRUE(WaitListed(kNpu, {kIdA, kIdB}));
   }
 
-  // Waits until `resource` is registered (at least `registrations` times),
-  // streaming, and its last list holds exactly `ids`, all Healthy.
   bool WaitListed(const std::string& resource, std::vector<std::string> ids,
                   int registrations = 1) {
-    ids = Sorted(ids);
-    bool ok = sim_.WaitFor(
-        resource,
-        [&](const State& s) {
-          return s.registrations >= registrations && s.stream_open &&
-                 s.list_updates >= 1 && Sorted(IdsOf(s.devices)) == ids &&
-                 AllHealthy(s.devices);
-        },
-        kWait);
-    if (!ok) ADD_FAILURE() << resource << ": " << StateText(resource);
-    return ok;
-  }
-
-  std::string StateText(const std::string& resource) const {
-    auto state = sim_.Plugin(resource);
-    return state ? Describe(*state) : "never registered";
+    return WaitListedOn(resource, std::move(ids), registrations, kWait);
   }
 
   State PluginState(const std::string& resource = kNpu) const {
@@ -276,15 +189,6 @@ class DaemonTest : public ::testing::Test {
     EXPECT_TRUE(state.has_value()) << resource;
     return state.value_or(State{});
   }
-
-  // Declared in destruction order: the daemon goes first, then the sim
-  // (whose callback uses violations_), then the tree.
-  FakeHostTree tree_;
-  testing::DaemonDirs dirs_{tree_};
-  std::mutex violations_mu_;
-  std::vector<std::string> violations_;
-  KubeletSim sim_{dirs_.kubelet_dir};
-  std::unique_ptr<Daemon> daemon_;
 };
 
 // --- Registration and the first list -----------------------------------------
@@ -456,8 +360,10 @@ TEST_F(DaemonTest, CdiSpecNamesEveryDeviceBeforeTheKubeletSeesIt) {
       [&](const State& s) {
         auto ids = IdsOf(s.devices);
         // Checked at the moment the sim holds this list.
-        EXPECT_TRUE(testing::CdiSpecNamesAll(spec, HealthyIds(s.devices))) << Describe(s);
-        return Sorted(ids) == Sorted(all) && AllHealthy(s.devices);
+        EXPECT_TRUE(testing::CdiSpecNamesAll(spec, testing::HealthyIds(s.devices)))
+            << testing::DescribeState(s);
+        return testing::SortedIds(ids) == testing::SortedIds(all) &&
+               AllHealthy(s.devices);
       },
       kWait))
       << StateText(kNpu);

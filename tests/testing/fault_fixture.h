@@ -29,6 +29,7 @@
 #include "kubelet_sim/kubelet_sim.h"
 #include "spdlog/sinks/base_sink.h"
 #include "spdlog/spdlog.h"
+#include "testing/daemon_env.h"
 #include "testing/daemon_fixture.h"
 #include "testing/fake_host_tree.h"
 
@@ -64,20 +65,6 @@ inline FakeDevice Hailo10HAt(const std::string& address, uint32_t minor) {
                     .layout = Layout::kHailo1x53,
                     .minor = minor,
                     .numa_node = 0};
-}
-
-inline std::vector<std::string> SortedIds(std::vector<std::string> ids) {
-  std::sort(ids.begin(), ids.end());
-  return ids;
-}
-
-inline std::string DescribeState(const kubelet_sim::KubeletSim::PluginState& s) {
-  std::ostringstream out;
-  out << "registrations=" << s.registrations << " stream_open=" << s.stream_open
-      << " list_updates=" << s.list_updates << " devices=[";
-  for (const auto& d : s.devices) out << " " << d.id() << ":" << d.health();
-  out << " ]";
-  return out.str();
 }
 
 inline std::string ReadWholeFile(const std::string& path) {
@@ -166,36 +153,10 @@ class LogCapture {
   std::shared_ptr<Sink> sink_;
 };
 
-// An in-process daemon, a KubeletSim and a FakeHostTree, torn down in that
-// order.
-class FaultTest : public ::testing::Test {
+// InProcessDaemonTest (daemon_env.h) with the fault tests' defaults: the
+// default resource and the longer kFaultWait.
+class FaultTest : public InProcessDaemonTest {
  protected:
-  using State = kubelet_sim::KubeletSim::PluginState;
-
-  void SetUp() override {
-    if (!tree_.can_make_nodes()) GTEST_SKIP() << "mknod not permitted (not root)";
-  }
-  void TearDown() override {
-    if (daemon_) daemon_->Stop();
-    sim_.SetEventCallback(nullptr);
-  }
-
-  Config MakeConfig(std::chrono::milliseconds rescan = std::chrono::seconds(60)) const {
-    return TestConfig(tree_, dirs_, rescan);
-  }
-  void StartSim() {
-    absl::Status status = sim_.Start();
-    ASSERT_TRUE(status.ok()) << std::string(status.message());
-  }
-  void StartDaemon(const Config& config) {
-    daemon_ = std::make_unique<Daemon>(config);
-    absl::Status status = daemon_->Start();
-    ASSERT_TRUE(status.ok()) << std::string(status.message());
-  }
-
-  std::string SpecPath() const { return dirs_.cdi_dir + "/hailo.ai-npu.json"; }
-  std::string SocketPath() const { return dirs_.kubelet_dir + "/hailo.sock"; }
-
   // What a fresh scan of the tree finds: the truth the daemon must converge to.
   ScanResult FreshScan() const { return DeviceSource(tree_.roots()).Scan(); }
 
@@ -203,32 +164,12 @@ class FaultTest : public ::testing::Test {
   // exactly `ids`, all Healthy.
   bool WaitListed(std::vector<std::string> ids, int registrations = 1,
                   std::chrono::milliseconds timeout = kFaultWait) {
-    ids = SortedIds(ids);
-    bool ok = sim_.WaitFor(
-        kNpu,
-        [&](const State& s) {
-          return s.registrations >= registrations && s.stream_open &&
-                 s.list_updates >= 1 && SortedIds(IdsOf(s.devices)) == ids &&
-                 AllHealthy(s.devices);
-        },
-        timeout);
-    if (!ok) ADD_FAILURE() << "kubelet holds: " << StateText();
-    return ok;
-  }
-
-  std::string StateText() const {
-    auto state = sim_.Plugin(kNpu);
-    return state ? DescribeState(*state) : "never registered";
+    return WaitListedOn(kNpu, std::move(ids), registrations, timeout);
   }
 
   double Metric(const std::string& name) const {
     return MetricValue(daemon_->MetricsText(), name);
   }
-
-  FakeHostTree tree_;
-  DaemonDirs dirs_{tree_};
-  kubelet_sim::KubeletSim sim_{dirs_.kubelet_dir};
-  std::unique_ptr<Daemon> daemon_;
 };
 
 }  // namespace hailo_dp::testing
