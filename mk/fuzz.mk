@@ -1,5 +1,6 @@
 # libFuzzer targets (included by the main Makefile); see fuzz/CMakeLists.txt.
-# Variables: FUZZ_SECONDS (per fuzzer), FUZZ_JOBS (fuzzers run at once),
+# Variables: FUZZ_SECONDS (per fuzzer), FUZZ_SMOKE_SECONDS (per fuzzer in
+# fuzz-smoke), FUZZ_JOBS (fuzzers run at once),
 # FUZZ_FLAGS (extra libFuzzer flags), FUZZ_BUILD_DIR, FUZZ_WORK.
 #
 # Each fuzzer starts from its seeds in fuzz/corpus/<target> (read only) plus
@@ -8,6 +9,7 @@
 # sanitizer report, timeout or broken invariant fails the run.
 
 FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_JOBS ?= $(JOBS)
 FUZZ_FLAGS ?=
 FUZZ_BUILD_DIR ?= build-fuzz
@@ -24,8 +26,8 @@ fuzz: ## Run every fuzzer for FUZZ_SECONDS each (default 60)
 	  { echo "fuzz: FAILED (logs and crashing inputs in $(FUZZ_WORK)/<target>/)" >&2; exit 1; }
 	@echo "fuzz: all $(words $(FUZZ_TARGETS)) fuzzers passed"
 
-fuzz-smoke: ## Short fuzz round for CI (10 s each)
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+fuzz-smoke: ## Short fuzz round (FUZZ_SMOKE_SECONDS each, default 10)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 
 # hdp_core is compiled with -fsanitize=fuzzer-no-link so libFuzzer sees its
 # coverage; HDP_SANITIZE puts ASan and UBSan on everything. -O1 with line
