@@ -562,12 +562,8 @@ TEST_F(DaemonTest, GetPreferredAllocationThroughTheKubelet) {
 
   auto ask = [&](const std::vector<std::string>& available,
                  const std::vector<std::string>& must, int size) {
-    v1beta1::PreferredAllocationRequest request;
-    auto* c = request.add_container_requests();
-    for (const auto& id : available) c->add_available_deviceids(id);
-    for (const auto& id : must) c->add_must_include_deviceids(id);
-    c->set_allocation_size(size);
-    return sim_.GetPreferredAllocation(kNpu, request);
+    return sim_.GetPreferredAllocation(kNpu,
+                                       testing::PreferredRequest(available, must, size));
   };
 
   // Exact size, a subset of the available IDs, every must-include in it, and

@@ -70,11 +70,8 @@ class FaultGrpcTest : public FaultTest {
 
   grpc::Status Preferred(const std::vector<std::string>& available,
                          const std::vector<std::string>& must, int size) {
-    v1beta1::PreferredAllocationRequest request;
-    auto* c = request.add_container_requests();
-    for (const auto& id : available) c->add_available_deviceids(id);
-    for (const auto& id : must) c->add_must_include_deviceids(id);
-    c->set_allocation_size(size);
+    v1beta1::PreferredAllocationRequest request =
+        testing::PreferredRequest(available, must, size);
     v1beta1::PreferredAllocationResponse response;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + kFaultWait);

@@ -56,6 +56,17 @@ bool CdiSpecNamesAll(const std::string& path, const std::vector<std::string>& id
                      [&](const std::string& id) { return names->count(id) > 0; });
 }
 
+v1beta1::PreferredAllocationRequest PreferredRequest(
+    const std::vector<std::string>& available, const std::vector<std::string>& must,
+    int size) {
+  v1beta1::PreferredAllocationRequest request;
+  auto* c = request.add_container_requests();
+  for (const auto& id : available) c->add_available_deviceids(id);
+  for (const auto& id : must) c->add_must_include_deviceids(id);
+  c->set_allocation_size(size);
+  return request;
+}
+
 std::vector<std::string> IdsOf(const std::vector<v1beta1::Device>& devices) {
   std::vector<std::string> ids;
   for (const auto& device : devices) ids.push_back(device.id());

@@ -73,6 +73,11 @@ std::optional<std::set<std::string>> CdiSpecDeviceNames(const std::string& path)
 // True when the spec at `path` names every ID in `ids`.
 bool CdiSpecNamesAll(const std::string& path, const std::vector<std::string>& ids);
 
+// A GetPreferredAllocation request for one container.
+v1beta1::PreferredAllocationRequest PreferredRequest(
+    const std::vector<std::string>& available, const std::vector<std::string>& must,
+    int size);
+
 std::vector<std::string> IdsOf(const std::vector<v1beta1::Device>& devices);
 std::vector<std::string> IdsOf(const v1beta1::ListAndWatchResponse& response);
 // Health of `id` in `devices`; "" when absent.
